@@ -1,0 +1,643 @@
+"""The ALBERT encoder family and its task heads, as plain single-device PyTorch.
+
+    tokens -> word + position + token-type embeddings (E) -> LayerNorm -> dropout -> E->H projection
+           -> L post-LN transformer layers whose weights come from G groups of `inner_group_num` blocks (layer i uses
+              group i*G//L) -> pooler (tanh dense on token 0)
+
+BERT is E == H with one group per layer; an ELECTRA discriminator is one group per layer with E <= H. Attention runs
+through `scaled_dot_product_attention` (FlashAttention / memory-efficient kernels on a GPU). Shapes: B batch, T tokens,
+E embedding, H hidden, N heads, D head dim, V vocab, P masked positions, C choices.
+
+No torch.distributed, no logging setup; the only I/O is `from_pretrained`/`save_pretrained`, which delegate to
+checkpoint.py.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from litebert import checkpoint as ckpt
+from litebert.config import AlbertConfig
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Building blocks
+
+_ACTIVATIONS = {
+    "gelu": F.gelu,  # erf
+    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),  # the original ALBERT/BERT TF formula
+    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+}
+
+
+class Embeddings(nn.Module):
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.embedding_size)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.embedding_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.embedding_size)
+        self.norm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        T = input_ids.shape[1]
+        x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)  # (B, T, E)
+        x = x + self.position_embeddings.weight[:T]
+        return self.dropout(self.norm(x))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with one fused QKV projection (checkpoints store q, k, v apart; see checkpoint.py)."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.num_heads = c.num_attention_heads
+        self.qkv = nn.Linear(c.hidden_size, 3 * c.hidden_size)
+        self.out = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout_p = c.attention_probs_dropout_prob
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, H = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, H // self.num_heads).permute(2, 0, 3, 1, 4)  # (B, N, T, D)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout_p if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, H))
+
+
+class Layer(nn.Module):
+    """One post-LN transformer block: x = LN(x + attn(x)); x = LN(x + ffn(x))."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.attn = SelfAttention(c)
+        self.attn_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.ffn_in = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.ffn_out = nn.Linear(c.intermediate_size, c.hidden_size)
+        self.ffn_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.act = _ACTIVATIONS[c.hidden_act]
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        x = self.attn_norm(x + self.dropout(self.attn(x, mask)))
+        return self.ffn_norm(x + self.dropout(self.ffn_out(self.act(self.ffn_in(x)))))
+
+
+class Encoder(nn.Module):
+    """E->H projection, then `num_hidden_layers` applications of layers drawn from the shared groups."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.config = c
+        # ALBERT always projects (even when E == H, as the original); BERT/ELECTRA only when E != H.
+        has_projection = c.model_type == "albert" or c.embedding_size != c.hidden_size
+        self.embedding_projection = nn.Linear(c.embedding_size, c.hidden_size) if has_projection else None
+        self.groups = nn.ModuleList(
+            nn.ModuleList(Layer(c) for _ in range(c.inner_group_num)) for _ in range(c.num_hidden_groups)
+        )
+        self.gradient_checkpointing = False
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.embedding_projection is not None:
+            x = self.embedding_projection(x)  # (B, T, E) -> (B, T, H)
+        for i in range(self.config.num_hidden_layers):
+            for layer in self.groups[self.config.group_index(i)]:  # the same modules, reused: cross-layer sharing
+                if self.gradient_checkpointing and self.training:
+                    x = activation_checkpoint(layer, x, mask, use_reentrant=False)
+                else:
+                    x = layer(x, mask)
+        return x
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+@dataclass
+class EncoderOutput:
+    last_hidden_state: torch.Tensor  # (B, T, H)
+    pooler_output: torch.Tensor | None = None  # (B, H)
+
+
+@dataclass
+class PreTrainingOutput:
+    prediction_logits: torch.Tensor  # (B, T, V), or (B, P, V) when masked_positions were given
+    sop_logits: torch.Tensor  # (B, 2)
+    loss: torch.Tensor | None = None  # masked_lm_loss + sentence_order_loss
+    masked_lm_loss: torch.Tensor | None = None
+    sentence_order_loss: torch.Tensor | None = None
+
+
+@dataclass
+class MaskedLMOutput:
+    logits: torch.Tensor  # (B, T, V) or (B, P, V)
+    loss: torch.Tensor | None = None
+
+
+@dataclass
+class ClassifierOutput:
+    logits: torch.Tensor  # (B, num_labels), (B, T, num_labels) for tokens, (B, C) for multiple choice
+    loss: torch.Tensor | None = None
+
+
+@dataclass
+class QuestionAnsweringOutput:
+    start_logits: torch.Tensor  # (B, T)
+    end_logits: torch.Tensor  # (B, T)
+    loss: torch.Tensor | None = None
+
+
+@dataclass
+class SquadV2Output:
+    cls_logits: torch.Tensor  # (B,) answerability logit (higher: more likely unanswerable)
+    start_log_probs: torch.Tensor | None = None  # (B, T) training
+    end_log_probs: torch.Tensor | None = None  # (B, T) training (end conditioned on the gold start)
+    start_top_log_probs: torch.Tensor | None = None  # (B, start_n_top) inference
+    start_top_index: torch.Tensor | None = None  # (B, start_n_top)
+    end_top_log_probs: torch.Tensor | None = None  # (B, start_n_top * end_n_top), row-major over (start, end)
+    end_top_index: torch.Tensor | None = None  # (B, start_n_top * end_n_top)
+    loss: torch.Tensor | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Shared machinery: init, parameter counting, checkpoint I/O
+
+
+class PreTrainedModel(nn.Module):
+    """Base of every public class: config, weight init, `from_pretrained` / `save_pretrained` in the HF layout."""
+
+    backbone_prefix = "albert."  # our attribute path to the encoder ("" for AlbertModel itself)
+    hf_architecture = ""  # the transformers class name written to config.json
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__()
+        self.config = config
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """The original's init: truncated normal(0, initializer_range) cut at 2 std, zero biases, unit LayerNorms."""
+        std = self.config.initializer_range
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+                if getattr(m, "bias", None) is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for name, p in self.named_parameters():
+            if name == "mlm.bias":
+                nn.init.zeros_(p)
+
+    def num_parameters(self) -> int:
+        """Distinct parameters: a layer shared by many applications counts once (module.parameters() dedups)."""
+        return sum(p.numel() for p in self.parameters())
+
+    # -- checkpoints --------------------------------------------------------------------------------------------------
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """This model's weights under the HF key names of its model_type (what save_pretrained writes)."""
+        return ckpt.to_hf_state_dict(self.state_dict(), self.config, self.backbone_prefix)
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write `config.json` + `model.safetensors` readable by transformers' matching class and by litebert."""
+        config = self.config.replace(architectures=[self.hf_architecture_name()])
+        ckpt.write_checkpoint(directory, config, self.hf_state_dict())
+
+    def hf_architecture_name(self) -> str:
+        family = {"albert": "Albert", "bert": "Bert", "electra": "Electra"}[self.config.model_type]
+        return self.hf_architecture.replace("Albert", family)
+
+    def load_hf_state_dict(self, hf_state: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[list, list]:
+        """Load HF-layout tensors; returns (missing, unexpected). Shape mismatches raise CheckpointError."""
+        own = self.state_dict()
+        state, missing, unexpected = ckpt.from_hf_state_dict(hf_state, self.config, own.keys(), self.backbone_prefix)
+        for k, v in state.items():
+            if v.shape != own[k].shape:
+                raise ckpt.CheckpointError(
+                    f"{source}: tensor for {k} has shape {tuple(v.shape)}, the model expects {tuple(own[k].shape)}"
+                )
+        self.load_state_dict(state, strict=False)
+        return missing, unexpected
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | None = None,
+        **config_overrides,
+    ):
+        """Load from an HF-layout directory (ALBERT, BERT or ELECTRA discriminator) or a hub id.
+
+        Weights of a head the checkpoint lacks are initialised and listed in one warning; tensors the model does not
+        use are listed too. `config_overrides` (e.g. num_labels=3, id2label=...) change the loaded config first.
+        """
+        directory = ckpt.resolve(path_or_id, revision=revision, cache_dir=cache_dir)
+        config = ckpt.read_config(directory)
+        if config_overrides:
+            if "num_labels" in config_overrides and "id2label" not in config_overrides:
+                config_overrides["id2label"] = None
+            config = config.replace(**config_overrides)
+        model = cls(config)
+        missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+        if missing or unexpected:
+            msg = f"{cls.__name__}.from_pretrained({directory}):"
+            if missing:
+                msg += f" {len(missing)} weights not in the checkpoint were newly initialised: {', '.join(missing)}."
+            if unexpected:
+                msg += f" {len(unexpected)} checkpoint tensors were not used: {', '.join(unexpected)}."
+            warnings.warn(msg, stacklevel=2)
+        return model
+
+
+    def gradient_checkpointing_enable(self, enabled: bool = True) -> None:
+        """Recompute each layer in the backward pass instead of storing its activations (memory for compute)."""
+        for m in self.modules():
+            if isinstance(m, Encoder):
+                m.gradient_checkpointing = enabled
+
+
+def _attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, T) 1 = token, 0 = padding -> boolean (B, 1, 1, T) for SDPA (True = may attend). None means no padding."""
+    if attention_mask is None:
+        return None
+    return attention_mask.bool()[:, None, None, :]
+
+
+def _gather(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """x (B, T, H), positions (B, P) -> (B, P, H): the original's gather_indexes."""
+    return torch.gather(x, 1, positions.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The encoder
+
+
+class AlbertModel(PreTrainedModel):
+    """The bare encoder: last hidden states and (optionally) the pooled [CLS] output."""
+
+    backbone_prefix = ""
+    hf_architecture = "AlbertModel"
+
+    def __init__(self, config: AlbertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.encoder = Encoder(config)
+        self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> EncoderOutput:
+        """input_ids (B, T) long; attention_mask (B, T) 1/0 (None: no padding); token_type_ids (B, T) (None: zeros)."""
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        x = self.embeddings(input_ids, token_type_ids)
+        x = self.encoder(x, _attention_mask(attention_mask))  # (B, T, H)
+        pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, H)
+        return EncoderOutput(last_hidden_state=x, pooler_output=pooled)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Heads
+
+
+class MaskedLMHead(nn.Module):
+    """H -> E dense, activation, LayerNorm, then logits against the tied word embeddings plus an output bias."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.embedding_size)
+        self.act = _ACTIVATIONS[c.hidden_act]
+        self.norm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+    def forward(self, x: torch.Tensor, word_embeddings: torch.Tensor) -> torch.Tensor:
+        """x (..., H), word_embeddings (V, E) -> logits (..., V)."""
+        return F.linear(self.norm(self.act(self.dense(x))), word_embeddings, self.bias)
+
+
+def _mlm_logits(model: nn.Module, sequence: torch.Tensor, masked_positions: torch.Tensor | None) -> torch.Tensor:
+    if masked_positions is not None:  # the vocabulary projection runs on the P predicted positions only
+        sequence = _gather(sequence, masked_positions)  # (B, P, H)
+    return model.mlm(sequence, model.albert.embeddings.word_embeddings.weight)
+
+
+def _mlm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over labels != -100 (padding of masked_positions carries -100 too)."""
+    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+class AlbertForPreTraining(PreTrainedModel):
+    """MLM over the tied embeddings + the 2-way sentence-order head (BERT: the same shape serves NSP).
+
+    Pass `masked_positions` (B, P) to run the MLM head only there (as the original does); `labels` then has shape
+    (B, P), otherwise (B, T). Label -100 is ignored. loss = masked_lm_loss + sentence_order_loss.
+    The SOP head has no dropout, as in the original (transformers adds classifier dropout there).
+    """
+
+    hf_architecture = "AlbertForPreTraining"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.mlm = MaskedLMHead(config)
+        self.sop = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        masked_positions: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        sentence_order_label: torch.Tensor | None = None,
+    ) -> PreTrainingOutput:
+        out = self.albert(input_ids, attention_mask, token_type_ids)
+        logits = _mlm_logits(self, out.last_hidden_state, masked_positions)
+        sop_logits = self.sop(out.pooler_output)  # (B, 2)
+        mlm_loss = _mlm_loss(logits, labels) if labels is not None else None
+        sop_loss = F.cross_entropy(sop_logits.float(), sentence_order_label.view(-1)) if sentence_order_label is not None else None
+        losses = [x for x in (mlm_loss, sop_loss) if x is not None]
+        return PreTrainingOutput(logits, sop_logits, sum(losses) if losses else None, mlm_loss, sop_loss)
+
+
+class AlbertForMaskedLM(PreTrainedModel):
+    """MLM head only (no pooler, as transformers' AlbertForMaskedLM). `masked_positions`/`labels` as ForPreTraining."""
+
+    hf_architecture = "AlbertForMaskedLM"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.mlm = MaskedLMHead(config)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        masked_positions: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> MaskedLMOutput:
+        out = self.albert(input_ids, attention_mask, token_type_ids)
+        logits = _mlm_logits(self, out.last_hidden_state, masked_positions)
+        return MaskedLMOutput(logits, _mlm_loss(logits, labels) if labels is not None else None)
+
+
+class AlbertForSequenceClassification(PreTrainedModel):
+    """Pooled output -> dropout -> linear. Loss by problem_type: regression (MSE), single-label (CE), multi-label
+    (BCE with logits); when unset it is inferred as transformers does (num_labels 1 -> regression; integer labels ->
+    single-label; float labels -> multi-label)."""
+
+    hf_architecture = "AlbertForSequenceClassification"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
+        pooled = self.albert(input_ids, attention_mask, token_type_ids).pooler_output
+        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            problem = self.config.problem_type or (
+                "regression" if self.config.num_labels == 1
+                else "single_label_classification" if not labels.is_floating_point()
+                else "multi_label_classification"
+            )
+            if problem == "regression":
+                loss = F.mse_loss(logits.float().squeeze(-1), labels.float().view(-1)) if self.config.num_labels == 1 \
+                    else F.mse_loss(logits.float(), labels.float())
+            elif problem == "single_label_classification":
+                loss = F.cross_entropy(logits.float(), labels.view(-1))
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return ClassifierOutput(logits, loss)
+
+
+class AlbertForTokenClassification(PreTrainedModel):
+    """Per-token dropout -> linear (no pooler). Labels (B, T); -100 ignored."""
+
+    hf_architecture = "AlbertForTokenClassification"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
+        x = self.albert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        logits = self.classifier(self.dropout(x))  # (B, T, num_labels)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+        return ClassifierOutput(logits, loss)
+
+
+class AlbertForQuestionAnswering(PreTrainedModel):
+    """SQuAD v1.1: start/end logits from one linear layer on every token. Loss: mean of the two cross-entropies;
+    positions outside the sequence are ignored (clamped to T, as transformers)."""
+
+    hf_architecture = "AlbertForQuestionAnswering"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+    ) -> QuestionAnsweringOutput:
+        x = self.albert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        start_logits, end_logits = self.qa_outputs(x).unbind(-1)  # (B, T) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            T = start_logits.shape[1]
+            s, e = start_positions.view(-1).clamp(0, T), end_positions.view(-1).clamp(0, T)
+            loss = (F.cross_entropy(start_logits.float(), s, ignore_index=T)
+                    + F.cross_entropy(end_logits.float(), e, ignore_index=T)) / 2
+        return QuestionAnsweringOutput(start_logits, end_logits, loss)
+
+
+class AlbertForMultipleChoice(PreTrainedModel):
+    """Each (context, choice) row is encoded; pooled -> dropout -> linear(H, 1) -> scores (B, C). Inputs (B, C, T)."""
+
+    hf_architecture = "AlbertForMultipleChoice"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.hidden_size, 1)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
+        B, C, T = input_ids.shape
+        flat = lambda t: None if t is None else t.reshape(B * C, T)  # noqa: E731
+        pooled = self.albert(flat(input_ids), flat(attention_mask), flat(token_type_ids)).pooler_output
+        logits = self.classifier(self.dropout(pooled)).view(B, C)
+        loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
+        return ClassifierOutput(logits, loss)
+
+
+class SquadV2Head(nn.Module):
+    """The original ALBERT SQuAD 2.0 head (XLNet-style; google-research/albert squad_utils.create_v2_model).
+
+    start: dense(H->1) over tokens. end: dense_0(2H->H, tanh) on [h_t; h_start] -> LayerNorm -> dense_1(H->1), with
+    h_start the gold start at training and each of the top `start_n_top` starts at inference. answer class:
+    dense_0(2H->H, tanh) on [sum_t softmax(start)_t h_t; h_CLS] -> dropout -> dense_1(H->1, no bias).
+    Positions with p_mask = 1 (question, separators, padding) get logit -1e30. Computed in fp32.
+    """
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        H = c.hidden_size
+        self.start_n_top, self.end_n_top = c.start_n_top, c.end_n_top
+        self.start_dense = nn.Linear(H, 1)
+        self.end_dense0 = nn.Linear(2 * H, H)
+        self.end_norm = nn.LayerNorm(H, eps=1e-12)  # TF contrib layer_norm's epsilon
+        self.end_dense1 = nn.Linear(H, 1)
+        self.answer_dense0 = nn.Linear(2 * H, H)
+        self.answer_dense1 = nn.Linear(H, 1, bias=False)
+        self.dropout = nn.Dropout(c.classifier_dropout)
+
+    def end_log_probs(self, h: torch.Tensor, start_features: torch.Tensor, invalid: torch.Tensor) -> torch.Tensor:
+        """h (B, T, H), start_features (B, K, H), invalid (B, T) bool -> log-probs of the end (B, K, T)."""
+        B, T, H = h.shape
+        K = start_features.shape[1]
+        x = torch.cat([h[:, None].expand(B, K, T, H), start_features[:, :, None].expand(B, K, T, H)], dim=-1)
+        logits = self.end_dense1(self.end_norm(torch.tanh(self.end_dense0(x)))).squeeze(-1).float()  # (B, K, T)
+        return F.log_softmax(logits.masked_fill(invalid[:, None], -1e30), dim=-1)
+
+    def forward(self, h: torch.Tensor, invalid: torch.Tensor, start_positions: torch.Tensor | None) -> SquadV2Output:
+        start_logits = self.start_dense(h).squeeze(-1).float().masked_fill(invalid, -1e30)  # (B, T)
+        start_log_probs = F.log_softmax(start_logits, dim=-1)
+        out = SquadV2Output(cls_logits=torch.empty(0))
+        if start_positions is not None:  # teacher forcing: the end is conditioned on the gold start
+            out.start_log_probs = start_log_probs
+            out.end_log_probs = self.end_log_probs(h, _gather(h, start_positions.view(-1, 1)), invalid)[:, 0]
+        else:  # beam: top starts, then the top ends of each
+            k_start = min(self.start_n_top, h.shape[1])
+            out.start_top_log_probs, out.start_top_index = start_log_probs.topk(k_start, dim=-1)  # (B, K)
+            end_lp = self.end_log_probs(h, _gather(h, out.start_top_index), invalid)  # (B, K, T)
+            top_lp, top_idx = end_lp.topk(min(self.end_n_top, h.shape[1]), dim=-1)  # (B, K, K2)
+            out.end_top_log_probs, out.end_top_index = top_lp.flatten(1), top_idx.flatten(1)
+        start_p = torch.softmax(start_logits, dim=-1).to(h.dtype)  # (B, T)
+        start_feature = torch.einsum("bt,bth->bh", start_p, h)  # expected start representation
+        answer = torch.tanh(self.answer_dense0(torch.cat([start_feature, h[:, 0]], dim=-1)))
+        out.cls_logits = self.answer_dense1(self.dropout(answer)).squeeze(-1).float()  # (B,)
+        return out
+
+
+class AlbertForSquadV2(PreTrainedModel):
+    """SQuAD 2.0 with the original ALBERT head (transformers has no equivalent).
+
+    Training (start_positions given): start/end log-probs with the end conditioned on the gold start;
+    loss = 0.5 * (CE_start + CE_end) + 0.5 * BCE(cls_logits, is_impossible) as in the original.
+    Inference: the top `start_n_top` starts x top `end_n_top` ends, plus cls_logits (min over windows of an example
+    is its no-answer score). p_mask (B, T): 1 where an answer cannot be (question, [SEP], padding), 0 at [CLS] and
+    the paragraph; None masks padding only.
+    """
+
+    hf_architecture = "AlbertForSquadV2"
+
+    def __init__(self, config: AlbertConfig):
+        super().__init__(config)
+        self.albert = AlbertModel(config, add_pooling_layer=False)
+        self.squad_v2 = SquadV2Head(config)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        p_mask: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        is_impossible: torch.Tensor | None = None,
+    ) -> SquadV2Output:
+        h = self.albert(input_ids, attention_mask, token_type_ids).last_hidden_state
+        if p_mask is None:
+            p_mask = (attention_mask == 0) if attention_mask is not None else torch.zeros_like(input_ids)
+        out = self.squad_v2(h, p_mask.bool(), start_positions)
+        if start_positions is not None and end_positions is not None:
+            start_loss = -out.start_log_probs.gather(1, start_positions.view(-1, 1)).mean()
+            end_loss = -out.end_log_probs.gather(1, end_positions.view(-1, 1)).mean()
+            out.loss = 0.5 * (start_loss + end_loss)
+            if is_impossible is not None:
+                out.loss = out.loss + 0.5 * F.binary_cross_entropy_with_logits(out.cls_logits, is_impossible.float().view(-1))
+        return out
+
+
+def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor | None, normalize: bool = False):
+    """Average of the token vectors over real tokens: (B, T, H), (B, T) -> (B, H); L2-normalised when asked
+    (what sentence-transformers models such as all-MiniLM-L6-v2 are trained for)."""
+    if attention_mask is None:
+        pooled = last_hidden_state.mean(1)
+    else:
+        m = attention_mask.to(last_hidden_state.dtype).unsqueeze(-1)
+        pooled = (last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return F.normalize(pooled, p=2, dim=-1) if normalize else pooled
+
+
+MODEL_CLASSES = {
+    cls.__name__: cls
+    for cls in (AlbertModel, AlbertForPreTraining, AlbertForMaskedLM, AlbertForSequenceClassification,
+                AlbertForTokenClassification, AlbertForQuestionAnswering, AlbertForMultipleChoice, AlbertForSquadV2)
+}
+
+
+def estimate_flops_per_token(c: AlbertConfig, seq_len: int, predictions_per_seq: float) -> float:
+    """Training FLOPs per token (performance-anchors.md section 4): 6*N_c + 12*L*s*h + (p/s)*6*(h*E + E*V)."""
+    h, L, f, E, V = c.hidden_size, c.num_hidden_layers * c.inner_group_num, c.intermediate_size, c.embedding_size, c.vocab_size
+    n_c = L * (4 * h * h + 2 * h * f) + E * h
+    return 6 * n_c + 12 * L * seq_len * h + (predictions_per_seq / seq_len) * 6 * (h * E + E * V)
+
+
+__all__ = [*MODEL_CLASSES, "EncoderOutput", "PreTrainingOutput", "MaskedLMOutput", "ClassifierOutput",
+           "QuestionAnsweringOutput", "SquadV2Output", "estimate_flops_per_token", "mean_pool"]

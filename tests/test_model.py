@@ -1,0 +1,333 @@
+"""The model's own invariants: sharing, presets, the SQuAD 2.0 head, the sparse MLM head, checkpoint loading rules."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import litebert
+from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSquadV2, AlbertModel, CheckpointError, ConfigError
+from litebert import checkpoint as ckpt
+
+SHARED = dict(vocab_size=50, embedding_size=8, hidden_size=16, num_attention_heads=2, intermediate_size=24,
+              max_position_embeddings=32)
+
+
+# -- sharing ----------------------------------------------------------------------------------------------------------
+
+def test_parameter_count_does_not_depend_on_depth_with_one_group():
+    counts = {L: AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=L, num_hidden_groups=1)).num_parameters()
+              for L in (1, 2, 6, 24)}
+    assert len(set(counts.values())) == 1, counts
+    # ... while groups do add parameters: one layer's worth per extra group
+    two = AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=6, num_hidden_groups=2)).num_parameters()
+    layer = sum(p.numel() for p in AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=1)).encoder.groups[0].parameters())
+    assert two == counts[6] + layer
+
+
+def test_every_layer_application_uses_the_shared_tensors():
+    """Count calls per module: with L=6, G=2, inner=2, each of the 4 blocks runs 3 times, in the original's order."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=6, num_hidden_groups=2, inner_group_num=2)
+    model = AlbertModel(c).eval()
+    order = []
+    for g, group in enumerate(model.encoder.groups):
+        for i, block in enumerate(group):
+            block.register_forward_hook(lambda m, a, o, key=(g, i): order.append(key))
+    model(torch.randint(0, 50, (2, 5)))
+    assert order == [(0, 0), (0, 1)] * 3 + [(1, 0), (1, 1)] * 3
+    assert [c.group_index(i) for i in range(6)] == [0, 0, 0, 1, 1, 1]
+    # the original's rule int(i / L * G) for uneven splits
+    c = AlbertConfig(**SHARED, num_hidden_layers=12, num_hidden_groups=5)
+    assert [c.group_index(i) for i in range(12)] == [int(i / 12 * 5) for i in range(12)]
+
+
+def test_presets_have_the_released_parameter_counts():
+    expected = {"albert-base-v2": 11_683_584, "albert-large-v2": 17_683_968, "albert-xlarge-v2": 58_724_864,
+                "albert-xxlarge-v2": 222_595_584, "bert-base-uncased": 109_482_240, "bert-large-uncased": 335_141_888}
+    with torch.device("meta"):
+        got = {name: AlbertModel(AlbertConfig.from_preset(name)).num_parameters() for name in expected}
+    assert got == expected
+    v1, v2 = AlbertConfig.from_preset("albert-base-v1"), AlbertConfig.from_preset("albert-base-v2")
+    assert (v1.hidden_dropout_prob, v2.hidden_dropout_prob) == (0.1, 0.0) and v1.hidden_act == "gelu_new"
+    assert AlbertConfig.from_preset("albert-xxlarge-v1").hidden_dropout_prob == 0.0
+    small = AlbertConfig.from_preset("electra-small-discriminator")
+    assert small.embedding_size != small.hidden_size and small.num_hidden_groups == small.num_hidden_layers
+
+
+@pytest.mark.parametrize("act,fn", [("gelu", F.gelu), ("gelu_new", lambda x: F.gelu(x, approximate="tanh")),
+                                    ("relu", F.relu)])
+def test_hidden_act_is_honoured_literally(act, fn):
+    head = litebert.model.MaskedLMHead(AlbertConfig(**SHARED, hidden_act=act))
+    x = torch.randn(4, 16)
+    torch.testing.assert_close(head.act(x), fn(x))
+
+
+def test_gradient_checkpointing_gives_identical_gradients():
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c)
+    ids = torch.randint(0, 50, (2, 7))
+    grads = []
+    for enabled in (False, True):
+        model.zero_grad()
+        model.gradient_checkpointing_enable(enabled)
+        model(ids, labels=ids, sentence_order_label=torch.tensor([0, 1])).loss.backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+# -- heads ------------------------------------------------------------------------------------------------------------
+
+def test_sparse_mlm_head_equals_full_logits_at_the_masked_positions():
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(AlbertConfig(**SHARED, num_hidden_layers=2)).eval()
+    ids = torch.randint(5, 50, (3, 9))
+    positions = torch.tensor([[1, 4, 0], [2, 3, 8], [7, 0, 0]])
+    labels = torch.tensor([[7, 9, -100], [1, 2, 3], [4, -100, -100]])
+    sparse = model(ids, masked_positions=positions, labels=labels)
+    full = model(ids)
+    assert sparse.prediction_logits.shape == (3, 3, 50)
+    torch.testing.assert_close(sparse.prediction_logits, torch.stack([full.prediction_logits[b, positions[b]]
+                                                                      for b in range(3)]))
+    dense_labels = torch.full((3, 9), -100)
+    for b in range(3):
+        for p, lab in zip(positions[b].tolist(), labels[b].tolist()):
+            if lab != -100:
+                dense_labels[b, p] = lab
+    torch.testing.assert_close(sparse.masked_lm_loss, model(ids, labels=dense_labels).masked_lm_loss)
+
+
+def _squad_model(**kw):
+    torch.manual_seed(0)
+    c = AlbertConfig(**SHARED, num_hidden_layers=2, start_n_top=3, end_n_top=2, **kw)
+    return AlbertForSquadV2(c).eval()
+
+
+def _squad_batch():
+    ids = torch.randint(5, 50, (2, 10))
+    mask = torch.ones(2, 10, dtype=torch.long)
+    mask[1, 8:] = 0
+    p_mask = torch.zeros(2, 10, dtype=torch.long)
+    p_mask[:, 1:4] = 1  # question + [SEP]
+    p_mask[mask == 0] = 1
+    return ids, mask, p_mask
+
+
+def test_squad_v2_inference_shapes_and_beams():
+    model = _squad_model()
+    ids, mask, p_mask = _squad_batch()
+    with torch.no_grad():
+        out = model(ids, mask, p_mask=p_mask)
+    assert out.start_top_log_probs.shape == out.start_top_index.shape == (2, 3)
+    assert out.end_top_log_probs.shape == out.end_top_index.shape == (2, 6)
+    assert out.cls_logits.shape == (2,)
+    # beams never point at masked positions, and are sorted
+    for idx in (out.start_top_index, out.end_top_index):
+        assert not p_mask.gather(1, idx).any()
+    assert (out.start_top_log_probs[:, :-1] >= out.start_top_log_probs[:, 1:]).all()
+    # each start beam's ends equal the teacher-forced end distribution given that start
+    for k in range(3):
+        with torch.no_grad():
+            forced = model(ids, mask, p_mask=p_mask, start_positions=out.start_top_index[:, k])
+        top, idx = forced.end_log_probs.topk(2, dim=-1)
+        torch.testing.assert_close(out.end_top_log_probs.view(2, 3, 2)[:, k], top)
+        assert torch.equal(out.end_top_index.view(2, 3, 2)[:, k], idx)
+        torch.testing.assert_close(forced.start_log_probs.gather(1, out.start_top_index[:, k:k + 1]).squeeze(1),
+                                   out.start_top_log_probs[:, k])
+        torch.testing.assert_close(forced.cls_logits, out.cls_logits)  # answerability does not see the end
+
+
+def test_squad_v2_head_math_matches_a_direct_computation():
+    """Recompute the original's formulas from the module's weights with plain ops."""
+    model = _squad_model()
+    ids, mask, p_mask = _squad_batch()
+    head = model.squad_v2
+    with torch.no_grad():
+        h = model.albert(ids, mask).last_hidden_state
+        starts = torch.tensor([4, 5])
+        out = model(ids, mask, p_mask=p_mask, start_positions=starts, end_positions=torch.tensor([6, 7]),
+                    is_impossible=torch.tensor([0, 1]))
+        s = head.start_dense(h).squeeze(-1) * (1 - p_mask) - 1e30 * p_mask
+        start_lp = torch.log_softmax(s, -1)
+        hs = h[torch.arange(2), starts][:, None].expand_as(h)
+        e = head.end_dense1(F.layer_norm(torch.tanh(head.end_dense0(torch.cat([h, hs], -1))), (16,),
+                                         head.end_norm.weight, head.end_norm.bias, 1e-12)).squeeze(-1)
+        end_lp = torch.log_softmax(e * (1 - p_mask) - 1e30 * p_mask, -1)
+        start_feat = (torch.softmax(s, -1)[..., None] * h).sum(1)
+        cls = (head.answer_dense1(torch.tanh(head.answer_dense0(torch.cat([start_feat, h[:, 0]], -1))))).squeeze(-1)
+        loss = 0.5 * (-start_lp[torch.arange(2), starts].mean() - end_lp[torch.arange(2), torch.tensor([6, 7])].mean()) \
+            + 0.5 * F.binary_cross_entropy_with_logits(cls, torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(out.start_log_probs, start_lp)
+    torch.testing.assert_close(out.end_log_probs, end_lp)
+    torch.testing.assert_close(out.cls_logits, cls)
+    torch.testing.assert_close(out.loss, loss)
+    assert head.answer_dense1.bias is None
+
+
+def test_squad_v2_trains():
+    model = _squad_model().train()
+    ids, mask, p_mask = _squad_batch()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    targets = dict(start_positions=torch.tensor([5, 0]), end_positions=torch.tensor([6, 0]),
+                   is_impossible=torch.tensor([0, 1]))
+    first = None
+    for _ in range(30):
+        loss = model(ids, mask, p_mask=p_mask, **targets).loss
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+    model.eval()
+    with torch.no_grad():
+        out = model(ids, mask, p_mask=p_mask)
+    assert out.start_top_index[0, 0] == 5 and out.end_top_index[0, 0] == 6
+    assert out.cls_logits[1] > out.cls_logits[0]
+
+
+def test_squad_v2_save_load_round_trip(tmp_path):
+    model = _squad_model()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["AlbertForSquadV2"]
+    again = AlbertForSquadV2.from_pretrained(tmp_path).eval()
+    ids, mask, p_mask = _squad_batch()
+    with torch.no_grad():
+        a, b = model(ids, mask, p_mask=p_mask), again(ids, mask, p_mask=p_mask)
+    torch.testing.assert_close(a.end_top_log_probs, b.end_top_log_probs, atol=0, rtol=0)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------------------
+
+def test_other_head_checkpoint_warns_once_with_the_missing_and_unused_weights(tmp_path):
+    c = AlbertConfig(**SHARED, num_hidden_layers=2)
+    AlbertForPreTraining(c).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning) as record:
+        model = litebert.AlbertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    assert len(record) == 1
+    msg = str(record[0].message)
+    assert "classifier.weight" in msg and "classifier.bias" in msg and "newly initialised" in msg
+    assert "predictions.dense.weight" in msg and "sop_classifier.classifier.weight" in msg and "not used" in msg
+    assert model.classifier.out_features == 3
+    with warnings.catch_warnings():  # the encoder alone loads silently from a head checkpoint, and the reverse
+        warnings.simplefilter("error")
+        bare = AlbertModel(c)
+        missing, unexpected = bare.load_hf_state_dict(ckpt.read_state_dict(tmp_path))
+        assert missing == [] and all(k.startswith(("predictions.", "sop_classifier.")) for k in unexpected)
+
+
+def test_legacy_gamma_beta_and_pytorch_model_bin(tmp_path):
+    c = AlbertConfig(**SHARED, num_hidden_layers=2)
+    torch.manual_seed(0)
+    model = AlbertModel(c).eval()
+    hf = model.hf_state_dict()
+    legacy = {k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+              for k, v in hf.items()}
+    legacy["embeddings.position_ids"] = torch.arange(32)[None]  # old files carry the buffer
+    assert any(k.endswith("gamma") for k in legacy)
+    torch.save(legacy, tmp_path / "pytorch_model.bin")
+    (tmp_path / "config.json").write_text(c.to_json_string())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = AlbertModel.from_pretrained(tmp_path).eval()
+    ids = torch.randint(0, 50, (2, 6))
+    torch.testing.assert_close(again(ids).last_hidden_state, model(ids).last_hidden_state, atol=0, rtol=0)
+
+
+class _NotATensor:
+    pass
+
+
+def test_pickled_objects_in_a_bin_file_are_refused(tmp_path):
+    torch.save({"x": _NotATensor()}, tmp_path / "pytorch_model.bin")  # unpickling it would run arbitrary code
+    (tmp_path / "config.json").write_text(AlbertConfig(**SHARED, num_hidden_layers=1).to_json_string())
+    with pytest.raises(CheckpointError, match="tensors-only"):
+        AlbertModel.from_pretrained(tmp_path)
+
+
+def test_shape_mismatch_names_the_tensor(tmp_path):
+    AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=1)).save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["vocab_size"] = 51
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match=r"embeddings\.word_embeddings\.weight.*\(50, 8\).*\(51, 8\)"):
+        AlbertModel.from_pretrained(tmp_path)
+
+
+def test_original_albert_config_json_with_unknown_keys(tmp_path):
+    original = {"attention_probs_dropout_prob": 0, "hidden_act": "gelu", "hidden_dropout_prob": 0,
+                "embedding_size": 128, "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+                "max_position_embeddings": 512, "num_attention_heads": 12, "num_hidden_layers": 12,
+                "num_hidden_groups": 1, "net_structure_type": 0, "gap_size": 0, "num_memory_blocks": 0,
+                "inner_group_num": 1, "down_scale_factor": 1, "type_vocab_size": 2, "vocab_size": 30000,
+                "layers_to_keep": []}
+    (tmp_path / "albert_config.json").write_text(json.dumps(original))
+    c = AlbertConfig.from_json_file(tmp_path / "albert_config.json")
+    assert c.hidden_act == "gelu" and c.hidden_size == 768 and c.model_type == "albert"
+    assert c.extra["net_structure_type"] == 0 and c.extra["layers_to_keep"] == []
+    assert json.loads(c.to_json_string())["gap_size"] == 0  # kept on save
+
+
+@pytest.mark.parametrize("bad,match", [
+    ('{"hidden_act": "swishy"}', "hidden_act"),
+    ('{"hidden_size": 30, "num_attention_heads": 4}', "divisible"),
+    ('{"num_hidden_layers": 2, "num_hidden_groups": 3}', "num_hidden_groups"),
+    ('{"model_type": "gpt2"}', "model_type"),
+    ('{"hidden_size": 8,', "not valid JSON"),
+])
+def test_bad_config_files_name_file_and_field(tmp_path, bad, match):
+    path = tmp_path / "config.json"
+    path.write_text(bad)
+    with pytest.raises(ConfigError, match=match) as e:
+        AlbertConfig.from_json_file(path)
+    assert str(path) in str(e.value)
+
+
+def test_missing_checkpoint_directory_and_offline_hub_id(tmp_path, monkeypatch):
+    with pytest.raises(CheckpointError, match="no such checkpoint directory"):
+        AlbertModel.from_pretrained(tmp_path / "nope" / "deeper" / "still")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        AlbertModel.from_pretrained(tmp_path / "empty")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    import huggingface_hub.constants as hc
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(CheckpointError, match="pass DIR"):
+        AlbertModel.from_pretrained("albert/albert-base-v2", cache_dir=str(tmp_path / "cache"))
+
+
+def test_hub_id_resolves_from_a_hub_cache_offline(tmp_path, monkeypatch):
+    """A cache laid out as huggingface_hub writes it (models--org--name/snapshots/REV, refs/main) is used offline."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=1)
+    torch.manual_seed(0)
+    model = AlbertModel(c).eval()
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "cache" / "models--someone--tiny-albert"
+    model.save_pretrained(repo / "snapshots" / rev)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    import huggingface_hub.constants as hc
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    again = AlbertModel.from_pretrained("someone/tiny-albert", cache_dir=str(tmp_path / "cache")).eval()
+    ids = torch.randint(0, 50, (1, 4))
+    torch.testing.assert_close(again(ids).last_hidden_state, model(ids).last_hidden_state, atol=0, rtol=0)
+
+
+def test_save_is_atomic_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    c = AlbertConfig(**SHARED, num_hidden_layers=1)
+    AlbertModel(c).save_pretrained(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt, "save_file", boom)
+    with pytest.raises(OSError, match="disk full"):
+        AlbertModel(c).save_pretrained(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp files left, nothing changed
