@@ -85,6 +85,16 @@ def vocab_from_tokenizer(tok) -> Vocab:
                  word_start=np.asarray(tok.word_start_table, dtype=bool), replacement_ids=replacement)
 
 
+def vocab_from_manifest(manifest: dict) -> Vocab:
+    """The Vocab for batch-time masking, from a data directory's manifest (the word-start flags are stored per token
+    in the shards, so the per-id table is not needed and left all False)."""
+    t = manifest["tokenizer"]
+    V = int(t["vocab_size"])
+    return Vocab(cls_id=t["cls_id"], sep_id=t["sep_id"], mask_id=t["mask_id"], pad_id=t["pad_id"],
+                 word_start=np.zeros(V, dtype=bool),
+                 replacement_ids=np.setdiff1d(np.arange(V), np.asarray(t["special_ids"], dtype=np.int64)))
+
+
 def tokenizer_checksum(path: Path) -> str:
     h = hashlib.sha256()
     files = sorted(p for p in (path.iterdir() if path.is_dir() else [path])
@@ -260,7 +270,8 @@ def _manifest(shards, options, tok, files, counts, elapsed, workers, input_forma
         "options": asdict(options),
         "tokenizer": {"path": str(tok.path), "sha256": tok.checksum, "vocab_size": tok.vocab.size,
                       "cls_id": tok.vocab.cls_id, "sep_id": tok.vocab.sep_id, "mask_id": tok.vocab.mask_id,
-                      "pad_id": tok.vocab.pad_id},
+                      "pad_id": tok.vocab.pad_id,
+                      "special_ids": sorted(set(range(tok.vocab.size)) - set(tok.vocab.replacement_ids.tolist()))},
         "inputs": {"files": [str(f) for f in files], "format": input_format, **dict(counts)},
         "shards": [{"name": s["name"], "num_instances": s["num_instances"], "num_tokens": s["num_tokens"]}
                    for s in shards],

@@ -124,7 +124,8 @@ class Shard:
 class PretrainingData:
     """All shards of a data directory, memory-mapped. `len()` is the number of instances."""
 
-    def __init__(self, directory: str | os.PathLike):
+    def __init__(self, directory: str | os.PathLike, shards: slice | None = None):
+        """`shards` selects a slice of the shards (e.g. slice(-1, None) to hold the last one out for evaluation)."""
         self.directory = Path(directory)
         path = self.directory / MANIFEST
         if not path.is_file():
@@ -136,8 +137,11 @@ class PretrainingData:
         self.static_masking = bool(self.manifest["options"]["static_masking"])
         self.max_seq_length = int(self.manifest["options"]["max_seq_length"])
         self.max_predictions_per_seq = int(self.manifest["options"]["max_predictions_per_seq"])
-        self.shards = [Shard.open(self.directory / s["name"], self.static_masking) for s in self.manifest["shards"]]
-        for s, info in zip(self.shards, self.manifest["shards"]):
+        infos = self.manifest["shards"][shards] if shards is not None else self.manifest["shards"]
+        if not infos:
+            raise DataError(f"{self.directory}: no shards selected ({len(self.manifest['shards'])} in the directory)")
+        self.shards = [Shard.open(self.directory / s["name"], self.static_masking) for s in infos]
+        for s, info in zip(self.shards, infos):
             if len(s) != info["num_instances"]:
                 raise DataError(f"{s.path}: {len(s)} instances, the manifest says {info['num_instances']}")
         self.sizes = np.array([len(s) for s in self.shards], dtype=np.int64)

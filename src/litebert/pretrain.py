@@ -1,0 +1,574 @@
+"""`litebert pretrain`: MLM + SOP pretraining with LAMB, mixed precision, exact resume and torchrun data parallelism.
+
+    setup (config, model, data, optimizer, resume) -> fit (the loop) -> train_step (one optimizer step)
+
+One optimizer step = `accum` micro-batches per rank, gradients synchronised only on the last one; the MLM loss is the
+mean over every predicted token of the global batch (sums divided by the global prediction count), so accumulation
+and data parallelism give exactly the gradient of one big batch. Then unscale -> clip -> step -> schedule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+import litebert
+from litebert import checkpoint as ckpt
+from litebert import distributed as D
+from litebert.config import AlbertConfig
+from litebert.data.create import vocab_from_manifest
+from litebert.data.instances import MaskingOptions
+from litebert.data.masking import DynamicMasker
+from litebert.data.shards import BatchIterator, PretrainingData
+from litebert.model import AlbertForPreTraining, estimate_flops_per_token
+from litebert.optim import OptimConfig, build_optimizer, learning_rate, set_learning_rate
+
+PEAK_BF16_FLOPS = {"measured": 790e12, "spec": 989e12}  # H100 bf16 dense (performance-anchors.md)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, impossible batch arithmetic); the message says where and why."""
+
+
+@dataclass
+class ModelArgs:
+    preset: str | None = "tiny"
+    """A name from litebert.config.PRESETS (albert-base-v2, ..., tiny). Ignored when config_file is given."""
+    config_file: str | None = None
+    """An HF config.json or original albert_config.json instead of a preset."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Config fields to change, e.g. {num_hidden_layers: 4, vocab_size: 8000}. vocab_size defaults to the data's."""
+    init_checkpoint: str | None = None
+    """Start from this litebert/HF checkpoint directory (missing heads are initialised and reported)."""
+    init_from_group0: bool = False
+    """Initialise every layer group from group 0 of init_checkpoint (the original's init_from_group0)."""
+
+
+@dataclass
+class DataArgs:
+    train_dir: str = "data"
+    """Directory written by `litebert data create`."""
+    eval_dir: str | None = None
+    """Held-out data directory; without one, the last `eval_holdout_shards` shards of train_dir are held out."""
+    eval_holdout_shards: int = 1
+
+
+@dataclass
+class TrainArgs:
+    out_dir: str = "runs/pretrain"
+    global_batch_size: int = 4096
+    """Sequences per optimizer step = micro_batch_size x accumulation steps x world size."""
+    micro_batch_size: int = 32
+    max_steps: int = 125000
+    seed: int = 12345
+    precision: str = "bf16"
+    """fp32 | bf16 (autocast) | fp16 (autocast + gradient scaler)."""
+    compile: bool = False
+    """torch.compile the model."""
+    activation_checkpointing: bool = False
+    """Recompute each layer in the backward pass (less memory, ~1/3 more compute)."""
+    device: str = "auto"
+    """auto (cuda when available) | cpu | cuda."""
+    deterministic: bool = False
+    """torch.use_deterministic_algorithms (exact reruns; slower on GPU)."""
+    log_every: int = 10
+    eval_every: int = 1000
+    eval_steps: int = 100
+    """Batches per evaluation (the original's max_eval_steps)."""
+    save_every: int = 5000
+    keep_checkpoint_max: int = 5
+    resume: bool = True
+    """Continue from the latest complete checkpoint in out_dir/checkpoints when there is one."""
+    on_nonfinite: str = "stop"
+    """stop: a NaN/inf loss ends the run naming the step | skip: that step's update is skipped and counted."""
+    tensorboard: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"train.precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.on_nonfinite not in ("stop", "skip"):
+            raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# setup
+
+def build_model_config(args: ModelArgs, vocab_size: int) -> AlbertConfig:
+    if args.config_file:
+        config = AlbertConfig.from_json_file(args.config_file)
+    else:
+        config = AlbertConfig.from_preset(args.preset or "tiny")
+    overrides = {"vocab_size": vocab_size, **args.overrides}
+    config = config.replace(**overrides)
+    if config.vocab_size < vocab_size:
+        raise TrainingError(f"model vocab_size {config.vocab_size} is smaller than the data's vocabulary ({vocab_size})")
+    return config
+
+
+def init_from_checkpoint(model: AlbertForPreTraining, args: ModelArgs, log) -> None:
+    directory = ckpt.resolve(args.init_checkpoint)
+    missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+    if args.init_from_group0:
+        groups = model.albert.encoder.groups
+        state = {k: v.clone() for k, v in groups[0].state_dict().items()}
+        for g in range(1, len(groups)):
+            groups[g].load_state_dict(state)
+        missing = [k for k in missing if not re.match(r"albert\.encoder\.groups\.\d+\.", k)]
+    log(f"initialised from {directory}" + (f"; newly initialised: {missing}" if missing else "")
+        + (f"; unused: {unexpected}" if unexpected else ""))
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class Prefetcher:
+    """Builds the next micro-batches (collate + dynamic masking) on a thread while the model computes."""
+
+    def __init__(self, it: BatchIterator, masker: DynamicMasker | None, seed: int, rank: int, accum: int):
+        import queue
+        import threading
+
+        self.it, self.masker, self.seed, self.rank, self.accum = it, masker, seed, rank, accum
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        stream = iter(self.it)
+        try:
+            while not self._stop.is_set():
+                micro = []
+                for k in range(self.accum):
+                    step_key = self.it.epoch * 1_000_003 + self.it.batch  # the masking draw is a function of position
+                    batch = next(stream)
+                    if self.masker is not None:
+                        batch = self.masker(batch, rng=np.random.default_rng([self.seed, self.rank, step_key]))
+                    micro.append(batch)
+                self.queue.put((micro, self.it.state_dict()))
+        except BaseException as e:  # surface loader errors in the training thread
+            self.queue.put((e, None))
+
+    def next(self):
+        item, state = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item, state
+
+    def close(self):
+        self._stop.set()
+        with contextlib.suppress(Exception):
+            while True:
+                self.queue.get_nowait()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# checkpoints of a run
+
+STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+def latest_checkpoint(out_dir: Path, world_size: int) -> Path | None:
+    """The newest complete checkpoint: a step_NNNNNNNN directory (never a .tmp one) holding the model, the training
+    state and every rank's RNG state."""
+    root = out_dir / "checkpoints"
+    if not root.is_dir():
+        return None
+    for d in sorted((p for p in root.iterdir() if STEP_DIR.match(p.name)), reverse=True):
+        needed = [d / ckpt.CONFIG_NAME, d / ckpt.SAFE_WEIGHTS_NAME, d / "train_state.pt"]
+        needed += [d / f"rng_rank{r}.pt" for r in range(world_size)]
+        if all(f.is_file() for f in needed):
+            return d
+    return None
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the run
+
+class Pretrainer:
+    def __init__(self, model_args: ModelArgs, data_args: DataArgs, optim_args: OptimConfig, train_args: TrainArgs):
+        self.margs, self.dargs, self.oargs, self.targs = model_args, data_args, optim_args, train_args
+        self.info = D.init_distributed(train_args.device)
+        self.out = Path(train_args.out_dir)
+        t = train_args
+        per_step = t.micro_batch_size * self.info.world_size
+        if t.global_batch_size % per_step:
+            raise TrainingError(f"global_batch_size {t.global_batch_size} is not a multiple of micro_batch_size "
+                                f"{t.micro_batch_size} x world size {self.info.world_size}")
+        self.accum = t.global_batch_size // per_step
+        if t.deterministic:
+            torch.use_deterministic_algorithms(True)
+        # data
+        if not data_args.eval_dir:
+            n = len(PretrainingData(data_args.train_dir).manifest["shards"])
+            if n <= data_args.eval_holdout_shards:
+                raise TrainingError(f"{data_args.train_dir} has {n} shard(s): too few to hold "
+                                    f"{data_args.eval_holdout_shards} out for evaluation; pass --data.eval_dir, or "
+                                    f"create the data with a smaller --chunk_chars so there are more shards")
+        train_shards = slice(None) if data_args.eval_dir else slice(None, -data_args.eval_holdout_shards)
+        self.train_data = PretrainingData(data_args.train_dir, shards=train_shards)
+        self.eval_data = (PretrainingData(data_args.eval_dir) if data_args.eval_dir else
+                          PretrainingData(data_args.train_dir, shards=slice(-data_args.eval_holdout_shards, None)))
+        vocab = vocab_from_manifest(self.train_data.manifest)
+        o = self.train_data.manifest["options"]
+        self.masking = MaskingOptions(o["masked_lm_prob"], o["max_predictions_per_seq"], o["ngram"],
+                                      o["favor_shorter_ngram"], o["do_whole_word_mask"])
+        self.masker = None if self.train_data.static_masking else DynamicMasker(vocab, self.masking)
+        self.eval_masker = None if self.eval_data.static_masking else DynamicMasker(vocab, self.masking)
+        # model: identical init on every rank (seeded), then per-rank seeds for dropout
+        self.config = build_model_config(model_args, vocab.size)
+        torch.manual_seed(t.seed)
+        self.model = AlbertForPreTraining(self.config)
+        if model_args.init_checkpoint:
+            init_from_checkpoint(self.model, model_args, self.log)
+        if t.activation_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.model.to(self.info.device)
+        self.optimizer = build_optimizer(self.model, optim_args)
+        self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=t.precision == "fp16")
+        self.iterator = BatchIterator(self.train_data, t.micro_batch_size, rank=self.info.rank,
+                                      world_size=self.info.world_size, seed=t.seed)
+        self.step, self.best, self.skipped = 0, None, 0
+        torch.manual_seed(t.seed + self.info.rank)
+        random.seed(t.seed + self.info.rank)
+        self.resumed_from = None
+        if t.resume and (last := latest_checkpoint(self.out, self.info.world_size)) is not None:
+            self._load(last)
+        self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
+        self.ddp = D.wrap_model(self.model, self.info)
+        self.forward = torch.compile(self.ddp) if t.compile else self.ddp
+        self.flops_per_token = estimate_flops_per_token(self.config, self.train_data.max_seq_length,
+                                                        o["max_predictions_per_seq"])
+
+    # -- logging ----------------------------------------------------------------------------------------------------
+    def log(self, msg: str) -> None:
+        if self.info.is_main:
+            print(f"[litebert pretrain] {msg}", file=sys.stderr, flush=True)
+
+    def _write_run_info(self) -> None:
+        if not self.info.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        resolved = {"model": dataclasses.asdict(self.margs), "data": dataclasses.asdict(self.dargs),
+                    "optim": dataclasses.asdict(self.oargs), "train": dataclasses.asdict(self.targs)}
+        ckpt.atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False).encode())
+        commit = None
+        with contextlib.suppress(Exception):
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                    text=True, timeout=5).stdout.strip() or None
+        info = {"litebert": litebert.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                "python": platform.python_version(), "git_commit": commit, "world_size": self.info.world_size,
+                "device": str(self.info.device),
+                "gpu": torch.cuda.get_device_name(self.info.device) if self.info.device.type == "cuda" else None,
+                "accumulation_steps": self.accum, "model_config": self.config.to_dict(),
+                "parameters": self.model.num_parameters(), "resumed_from": str(self.resumed_from or ""),
+                "train_instances": len(self.train_data), "eval_instances": len(self.eval_data)}
+        ckpt.atomic_write_bytes(self.out / "run_info.json", json.dumps(info, indent=2).encode())
+        self.log(f"{self.model.num_parameters():,} parameters, world size {self.info.world_size}, "
+                 f"{self.accum} accumulation step(s), {self.info.device}, torch {torch.__version__}, "
+                 f"git {commit and commit[:10]}; config in {self.out / 'config.yaml'}")
+
+    # -- checkpoints ------------------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        root = self.out / "checkpoints"
+        final = root / f"step_{self.step:08d}"
+        tmp = root / f".step_{self.step:08d}.tmp"
+        if self.info.is_main:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+            self.model.save_pretrained(tmp)
+            state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                     "data": self.iterator_state, "best": self.best, "skipped": self.skipped}
+            torch.save(state, tmp / "train_state.pt")
+        D.barrier()
+        torch.save(_rng_state(self.info.device), tmp / f"rng_rank{self.info.rank}.pt")
+        D.barrier()
+        if self.info.is_main:
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)  # only now is it a checkpoint
+            complete = sorted(p for p in root.iterdir() if STEP_DIR.match(p.name))
+            for old in complete[:-self.targs.keep_checkpoint_max] if self.targs.keep_checkpoint_max > 0 else []:
+                shutil.rmtree(old, ignore_errors=True)
+        D.barrier()
+
+    def _load(self, directory: Path) -> None:
+        state = torch.load(directory / "train_state.pt", map_location="cpu", weights_only=True)
+        missing, unexpected = self.model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+        if missing or unexpected:
+            raise TrainingError(f"{directory}: checkpoint does not match the model (missing {missing}, "
+                                f"unexpected {unexpected})")
+        self.model.to(self.info.device)
+        self.optimizer = build_optimizer(self.model, self.oargs)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.iterator.load_state_dict(state["data"])
+        self.step, self.best, self.skipped = state["step"], state["best"], state["skipped"]
+        _set_rng_state(torch.load(directory / f"rng_rank{self.info.rank}.pt", weights_only=True), self.info.device)
+        self.resumed_from = directory
+        self.log(f"resumed from {directory} at step {self.step}")
+
+    def _save_best(self, metrics: dict) -> None:
+        if not self.info.is_main:
+            return
+        best, tmp, old = self.out / "best", self.out / ".best.tmp", self.out / ".best.old"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        ckpt.atomic_write_bytes(tmp / "eval_results.json", json.dumps({"step": self.step, **metrics}, indent=2).encode())
+        shutil.rmtree(old, ignore_errors=True)
+        if best.exists():
+            os.replace(best, old)
+        os.replace(tmp, best)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # -- one step ---------------------------------------------------------------------------------------------------
+    def _to_device(self, batch: dict) -> dict:
+        non_blocking = self.info.device.type == "cuda"
+        return {k: torch.from_numpy(v).to(self.info.device, non_blocking=non_blocking)
+                for k, v in batch.items() if k != "ngram_hist"}
+
+    def train_step(self, micro: list[dict]) -> dict:
+        world = self.info.world_size
+        # the global number of predicted tokens: MLM sums are divided by it, so any split of the batch is exact
+        n_pred = torch.tensor([float(sum(int((b["masked_labels"] != -100).sum()) for b in micro))])
+        n_pred = D.all_reduce_sum(n_pred).item() if world > 1 else n_pred.item()
+        mlm_sum = sop_sum = 0.0
+        for k, batch in enumerate(micro):
+            b = self._to_device(batch)
+            last = k == len(micro) - 1
+            sync = contextlib.nullcontext() if (last or world == 1) else self.ddp.no_sync()
+            with sync:
+                with _autocast(self.targs.precision, self.info.device):
+                    out = self.forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
+                                       masked_positions=b["masked_positions"])
+                mlm = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten(),
+                                      ignore_index=-100, reduction="sum")
+                sop = F.cross_entropy(out.sop_logits.float(), b["sentence_order_label"], reduction="sum")
+                n_seq = len(micro) * len(batch["input_ids"])
+                loss = mlm * (world / max(n_pred, 1.0)) + sop / n_seq
+                self.scaler.scale(loss).backward()
+            mlm_sum = mlm_sum + mlm.detach()
+            sop_sum = sop_sum + sop.detach()
+        self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.oargs.clip_grad_norm
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        totals = D.all_reduce_sum(torch.stack([mlm_sum, sop_sum]).float().cpu())
+        mlm_loss = totals[0].item() / max(n_pred, 1.0)
+        sop_loss = totals[1].item() / (self.targs.global_batch_size)
+        finite = math.isfinite(mlm_loss) and math.isfinite(sop_loss) and math.isfinite(grad_norm.item())
+        if not finite:
+            if self.targs.on_nonfinite == "stop":
+                raise TrainingError(f"non-finite loss at step {self.step} (masked_lm_loss {mlm_loss}, "
+                                    f"sentence_order_loss {sop_loss}, grad norm {grad_norm.item()}); stopping. "
+                                    f"Lower optim.lr, use bf16 instead of fp16, or pass --train.on_nonfinite skip")
+            self.skipped += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.update()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+        return {"loss": mlm_loss + sop_loss, "masked_lm_loss": mlm_loss, "sentence_order_loss": sop_loss,
+                "grad_norm": grad_norm.item(), "finite": finite, "predictions": n_pred}
+
+    # -- evaluation -------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """The original's metrics on held-out data: masked_lm_accuracy/loss, sentence_order_accuracy/loss."""
+        self.model.eval()
+        it = BatchIterator(self.eval_data, self.targs.micro_batch_size, rank=self.info.rank,
+                           world_size=self.info.world_size, seed=0)
+        steps = min(self.targs.eval_steps, it.batches_per_epoch)
+        sums = torch.zeros(6, dtype=torch.float64)  # mlm correct, mlm n, mlm nll, sop correct, sop n, sop nll
+        label_counts = torch.zeros(self.config.vocab_size, dtype=torch.float64)  # for the most-frequent baseline
+        stream = iter(it)
+        for i in range(steps):
+            batch = next(stream)
+            if self.eval_masker is not None:
+                batch = self.eval_masker(batch, rng=np.random.default_rng([0, self.info.rank, i]))
+            b = self._to_device(batch)
+            with _autocast(self.targs.precision, self.info.device):
+                out = self.model(b["input_ids"], b["attention_mask"], b["token_type_ids"],
+                                 masked_positions=b["masked_positions"])
+            labels = b["masked_labels"]
+            keep = labels != -100
+            logits = out.prediction_logits.float()
+            sums[0] += (logits.argmax(-1)[keep] == labels[keep]).sum().item()
+            sums[1] += keep.sum().item()
+            label_counts += torch.bincount(labels[keep].cpu(), minlength=self.config.vocab_size).double()
+            sums[2] += F.cross_entropy(logits[keep], labels[keep], reduction="sum").item()
+            sop = out.sop_logits.float()
+            sums[3] += (sop.argmax(-1) == b["sentence_order_label"]).sum().item()
+            sums[4] += len(sop)
+            sums[5] += F.cross_entropy(sop, b["sentence_order_label"], reduction="sum").item()
+        D.all_reduce_sum(sums)
+        D.all_reduce_sum(label_counts)
+        self.model.train()
+        return {"masked_lm_accuracy": sums[0].item() / max(sums[1].item(), 1),
+                "masked_lm_loss": sums[2].item() / max(sums[1].item(), 1),
+                "sentence_order_accuracy": sums[3].item() / max(sums[4].item(), 1),
+                "sentence_order_loss": sums[5].item() / max(sums[4].item(), 1),
+                "eval_predictions": int(sums[1].item()), "eval_sequences": int(sums[4].item()),
+                # always predicting the most frequent masked token (the chance level MLM accuracy must beat)
+                "masked_lm_majority_baseline": label_counts.max().item() / max(sums[1].item(), 1)}
+
+    # -- the loop ---------------------------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        t = self.targs
+        self._write_run_info()
+        metrics_path = self.out / "metrics.jsonl"
+        if self.info.is_main:
+            self._truncate_metrics(metrics_path)
+        writer = None
+        if t.tensorboard and self.info.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tensorboard"))
+        self.model.train()
+        prefetch = Prefetcher(self.iterator, self.masker, t.seed, self.info.rank, self.accum)
+        bar = None
+        if t.progress and self.info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=t.max_steps, initial=self.step, desc="pretrain", dynamic_ncols=True, unit="step")
+        last_eval: dict = {}
+        window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
+        try:
+            while self.step < t.max_steps:
+                lr = learning_rate(self.step, t.max_steps, self.oargs)
+                set_learning_rate(self.optimizer, lr)
+                micro, self.iterator_state = prefetch.next()
+                real_tokens = sum(int(b["attention_mask"].sum()) for b in micro) * self.info.world_size
+                result = self.train_step(micro)
+                self.step += 1
+                window["steps"] += 1
+                window["tokens"] += real_tokens
+                row = {"step": self.step, "lr": lr, **{k: v for k, v in result.items() if k != "finite"},
+                       "skipped": not result["finite"]}
+                if self.step % t.log_every == 0 or self.step == t.max_steps:
+                    dt = time.perf_counter() - window["t"]
+                    row["seq_per_s"] = window["steps"] * t.global_batch_size / dt
+                    row["tokens_per_s"] = window["tokens"] / dt
+                    if self.info.device.type == "cuda":
+                        per_gpu = window["tokens"] * self.flops_per_token / dt / self.info.world_size
+                        row["mfu"] = per_gpu / PEAK_BF16_FLOPS["measured"]
+                        row["mfu_spec_peak"] = per_gpu / PEAK_BF16_FLOPS["spec"]
+                    window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
+                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.max_steps):
+                    last_eval = self.evaluate()
+                    row.update({f"eval/{k}": v for k, v in last_eval.items()})
+                    if self.best is None or last_eval["masked_lm_accuracy"] > self.best["masked_lm_accuracy"]:
+                        self.best = {"step": self.step, **last_eval}
+                        self._save_best(last_eval)
+                if self.info.is_main:
+                    with open(metrics_path, "a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    if writer is not None:
+                        for k, v in row.items():
+                            if isinstance(v, (int, float)) and k != "step":
+                                writer.add_scalar(k if "/" in k else f"train/{k}", v, self.step)
+                if bar is not None:
+                    post = {"loss": f"{result['loss']:.4f}", "lr": f"{lr:.2e}"}
+                    if "seq_per_s" in row:
+                        bar.last_rate = row
+                    last = getattr(bar, "last_rate", {})
+                    if last:
+                        post["seq/s"] = f"{last['seq_per_s']:.1f}"
+                        post["tok/s"] = f"{last['tokens_per_s']:.0f}"
+                        if "mfu" in last:
+                            post["mfu"] = f"{last['mfu']:.1%}"
+                    if last_eval:
+                        post["mlm_acc"] = f"{last_eval['masked_lm_accuracy']:.3f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                if t.save_every and self.step % t.save_every == 0 and self.step < t.max_steps:
+                    self._save()
+            self._save()
+        finally:
+            prefetch.close()
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        summary = {"step": self.step, "skipped_steps": self.skipped, "last_eval": last_eval, "best": self.best,
+                   "out_dir": str(self.out)}
+        if self.info.is_main:
+            ckpt.atomic_write_bytes(self.out / "summary.json", json.dumps(summary, indent=2).encode())
+        return summary
+
+    def _truncate_metrics(self, path: Path) -> None:
+        """On resume, drop rows logged after the checkpoint (they are about to be recomputed)."""
+        if not path.exists():
+            return
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = [line for line in rows if json.loads(line)["step"] <= self.step]
+        ckpt.atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+
+def pretrain(model: ModelArgs = ModelArgs(), data: DataArgs = DataArgs(), optim: OptimConfig = OptimConfig(),
+             train: TrainArgs = TrainArgs()) -> dict:
+    """Pretrain ALBERT with MLM + SOP (google-research/albert run_pretraining.py, in PyTorch).
+
+    Example:
+        litebert pretrain --config configs/pretrain/tiny.yaml --data.train_dir data/ --train.max_steps 500
+        torchrun --nproc_per_node 8 -m litebert pretrain --config configs/pretrain/albert-base-v2.yaml
+
+    Args:
+        model: Architecture (preset or config file), init checkpoint.
+        data: Data directories written by `litebert data create`.
+        optim: Optimizer and learning-rate schedule.
+        train: Batch sizes, steps, precision, evaluation, checkpointing, logging.
+    """
+    trainer = Pretrainer(model, data, optim, train)
+    try:
+        summary = trainer.fit()
+    finally:
+        D.teardown()
+    if trainer.info.is_main and summary.get("last_eval"):
+        e = summary["last_eval"]
+        print(f"step {summary['step']}: masked_lm_accuracy {e['masked_lm_accuracy']:.4f}, masked_lm_loss "
+              f"{e['masked_lm_loss']:.4f}, sentence_order_accuracy {e['sentence_order_accuracy']:.4f}; "
+              f"checkpoints in {Path(train.out_dir) / 'checkpoints'}, best in {Path(train.out_dir) / 'best'}")
+    return summary

@@ -1,0 +1,185 @@
+"""Pretraining invariants: accumulation and data parallelism give the big batch's update, resume after SIGKILL is
+exact, torn checkpoints are ignored, non-finite losses stop or skip, every shipped recipe parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from litebert.data import create as C
+from litebert.optim import OptimConfig
+from litebert.pretrain import DataArgs, ModelArgs, Pretrainer, TrainArgs, TrainingError, latest_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+
+SMALL = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 4, "num_hidden_groups": 2,
+         "inner_group_num": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """Real text, the real ALBERT vocabulary, seq 64, 3 shards (the last one is held out for evaluation)."""
+    root = tmp_path_factory.mktemp("pt")
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", root / "spiece.model")
+    files = [str(p) for p in sorted((DATA / "pretrain_text" / "gutenberg").glob("PG*.txt.xz"))[:3]]
+    C.create_pretraining_data(files, str(root), str(root / "data"),
+                              C.CreateOptions(max_seq_length=64, dupe_factor=1, chunk_chars=20_000),
+                              strip_gutenberg=True, progress=False)
+    return root / "data"
+
+
+def _args(data_dir: Path, out: Path, **train):
+    t = dict(out_dir=str(out), global_batch_size=16, micro_batch_size=16, max_steps=4, precision="fp32",
+             log_every=1, eval_every=0, save_every=0, progress=False, tensorboard=False, resume=False, seed=3)
+    t.update(train)
+    return (ModelArgs(preset="tiny", overrides=SMALL), DataArgs(train_dir=str(data_dir)),
+            OptimConfig(lr=0.01, warmup_steps=1), TrainArgs(**t))
+
+
+def _params_after(data_dir, out, steps=2, **train) -> dict:
+    trainer = Pretrainer(*_args(data_dir, out, max_steps=steps, **train))
+    trainer.fit()
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path, data_dir):
+    big = _params_after(data_dir, tmp_path / "a", micro_batch_size=16)
+    accum = _params_after(data_dir, tmp_path / "b", micro_batch_size=4)  # 4 micro-batches of 4
+    assert big.keys() == accum.keys()
+    worst = max((big[k] - accum[k]).abs().max().item() for k in big)
+    assert worst <= 1e-6, worst
+    moved = max((big[k] - v).abs().max().item() for k, v in _params_after(data_dir, tmp_path / "c", steps=0).items())
+    assert moved > 1e-3  # the steps did change the weights
+
+
+def _torchrun(args: list[str], nproc: int, env_extra: dict | None = None, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0", **(env_extra or {})}
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port",
+           str(29500 + random.randint(0, 2000)), "-m", "litebert", "pretrain", *args]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _cli_args(data_dir: Path, out: Path, **kw) -> list[str]:
+    a = {"--model.preset": "tiny", "--model.overrides": json.dumps(SMALL), "--data.train_dir": str(data_dir),
+         "--optim.lr": "0.01", "--optim.warmup_steps": "1", "--train.out_dir": str(out),
+         "--train.global_batch_size": "16", "--train.micro_batch_size": "8", "--train.max_steps": "5",
+         "--train.precision": "fp32", "--train.log_every": "1", "--train.eval_every": "0", "--train.save_every": "0",
+         "--train.progress": "false", "--train.tensorboard": "false", "--train.seed": "3",
+         "--train.deterministic": "true", "--device": None}
+    a.pop("--device")
+    a.update(kw)
+    return [x for k, v in a.items() for x in (k, v)]
+
+
+def _losses(out: Path) -> list[float]:
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return [r["loss"] for r in sorted(rows, key=lambda r: r["step"])]
+
+
+def test_two_process_gloo_equals_one_process(tmp_path, data_dir):
+    one = _torchrun(_cli_args(data_dir, tmp_path / "one"), 1)
+    out1 = one.communicate(timeout=600)[0]
+    assert one.returncode == 0, out1
+    two = _torchrun(_cli_args(data_dir, tmp_path / "two"), 2)  # micro 8 per rank x 2 ranks = the same global 16
+    out2 = two.communicate(timeout=600)[0]
+    assert two.returncode == 0, out2
+    info = json.loads((tmp_path / "two" / "run_info.json").read_text())
+    assert info["world_size"] == 2 and info["accumulation_steps"] == 1
+    l1, l2 = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(l1) == len(l2) == 5
+    assert max(abs(a - b) for a, b in zip(l1, l2)) <= 1e-5, (l1, l2)
+    from safetensors.torch import load_file
+
+    w1 = load_file(tmp_path / "one" / "checkpoints" / "step_00000005" / "model.safetensors")
+    w2 = load_file(tmp_path / "two" / "checkpoints" / "step_00000005" / "model.safetensors")
+    assert max((w1[k] - w2[k]).abs().max().item() for k in w1) <= 1e-5
+
+
+def test_sigkill_then_resume_reproduces_the_uninterrupted_run_exactly(tmp_path, data_dir):
+    steps = 10
+    kw = {"--train.max_steps": str(steps), "--train.save_every": "2", "--train.micro_batch_size": "16"}
+    ref = _torchrun(_cli_args(data_dir, tmp_path / "ref", **kw), 1)
+    assert ref.wait(timeout=600) == 0, ref.stdout.read()
+    victim = _torchrun(_cli_args(data_dir, tmp_path / "run", **kw), 1, start_new_session=True)
+    kill_at = random.Random().randint(3, steps - 2)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= kill_at:
+            break
+        if victim.poll() is not None:
+            pytest.fail(f"run ended before the kill: {victim.stdout.read()}")
+        time.sleep(0.05)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert latest_checkpoint(tmp_path / "run", 1) is not None
+    again = _torchrun(_cli_args(data_dir, tmp_path / "run", **kw), 1)
+    out = again.communicate(timeout=600)[0]
+    assert again.returncode == 0, out
+    assert "resumed from" in out
+    assert _losses(tmp_path / "run") == _losses(tmp_path / "ref")  # bit for bit
+
+
+def test_torn_checkpoints_are_never_picked_up(tmp_path, data_dir):
+    _params_after(data_dir, tmp_path, steps=2, save_every=1)
+    root = tmp_path / "checkpoints"
+    assert latest_checkpoint(tmp_path, 1).name == "step_00000002"
+    shutil.copytree(root / "step_00000002", root / ".step_00000009.tmp")  # a write that never finished its rename
+    partial = root / "step_00000007"
+    shutil.copytree(root / "step_00000002", partial)
+    (partial / "rng_rank0.pt").unlink()  # killed before every rank wrote its state
+    (root / "step_00000008").mkdir()  # an empty directory
+    assert latest_checkpoint(tmp_path, 1).name == "step_00000002"
+    assert latest_checkpoint(tmp_path, 2) is None  # a 2-rank resume needs rng_rank1.pt
+
+
+def test_nonfinite_loss_stops_naming_the_step_or_is_skipped(tmp_path, data_dir):
+    trainer = Pretrainer(*_args(data_dir, tmp_path / "a", max_steps=3))
+    with torch.no_grad():
+        trainer.model.albert.embeddings.norm.weight.fill_(float("nan"))
+    with pytest.raises(TrainingError, match="non-finite loss at step 0"):
+        trainer.fit()
+    trainer = Pretrainer(*_args(data_dir, tmp_path / "b", max_steps=3, on_nonfinite="skip"))
+    with torch.no_grad():
+        trainer.model.albert.embeddings.norm.weight.fill_(float("nan"))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    summary = trainer.fit()
+    assert summary["skipped_steps"] == 3
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) or before[k].isnan().any() for k in before)
+
+
+def test_batch_arithmetic_is_checked(tmp_path, data_dir):
+    with pytest.raises(TrainingError, match="not a multiple"):
+        Pretrainer(*_args(data_dir, tmp_path, global_batch_size=20, micro_batch_size=8))
+
+
+def test_every_shipped_recipe_parses():
+    from jsonargparse import ArgumentParser
+
+    from litebert.pretrain import pretrain
+
+    recipes = sorted((ROOT / "configs" / "pretrain").glob("*.yaml"))
+    assert {p.stem for p in recipes} >= {"tiny", "albert-base-v2", "albert-large-v2", "albert-xxlarge-v2", "bert-base"}
+    for path in recipes:
+        parser = ArgumentParser()
+        parser.add_function_arguments(pretrain)
+        parser.add_argument("--config", action="config")
+        cfg = parser.parse_args(["--config", str(path)])
+        init = parser.instantiate(cfg)
+        assert isinstance(init.train, TrainArgs) and isinstance(init.optim, OptimConfig), path
+        if "albert" in path.stem and "tiny" not in path.stem:
+            assert init.optim.name == "lamb" and init.optim.lr == 0.00176 and init.train.global_batch_size == 4096
+            assert init.train.max_steps == 125000 and init.optim.warmup_steps == 3125
