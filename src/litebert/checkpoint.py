@@ -2,8 +2,8 @@
 BERT and ELECTRA, reading (`model.safetensors`, sharded safetensors, `pytorch_model.bin` with weights_only) and atomic
 writing (`config.json` + `model.safetensors`), and hub-id resolution through huggingface_hub.
 
-HF/TF names appear here and nowhere else. This module imports only litebert.config: the model calls into it, never
-the reverse.
+HF/TF names appear here and nowhere else. This module imports only litebert.config and litebert.textio: the model
+calls into it, never the reverse.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from litebert.config import AlbertConfig, ConfigError
+from litebert.textio import atomic_write_bytes
 
 CONFIG_NAME = "config.json"
 SAFE_WEIGHTS_NAME = "model.safetensors"
@@ -247,21 +248,6 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
     return state
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_checkpoint(directory: str | os.PathLike, config: AlbertConfig, hf_state: dict[str, torch.Tensor]) -> Path:

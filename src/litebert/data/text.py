@@ -15,7 +15,6 @@ pieces of at most `max_document_chars`, so memory stays bounded by the chunk siz
 
 from __future__ import annotations
 
-import bz2
 import glob
 import gzip
 import json
@@ -25,24 +24,13 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from litebert.data.shards import DataError
+from litebert.textio import TextFileError, TextFileNotFoundError, open_binary
 
 FORMATS = ("auto", "lines", "jsonl", "raw")
 _GUTENBERG_START = re.compile(r"^\s*\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 _GUTENBERG_END = re.compile(r"^\s*\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
-
-
-def open_binary(path: Path) -> BinaryIO:
-    suffix = path.suffix.lower()
-    if suffix == ".xz":
-        return lzma.open(path, "rb")
-    if suffix == ".gz":
-        return gzip.open(path, "rb")
-    if suffix == ".bz2":
-        return bz2.open(path, "rb")
-    return open(path, "rb")
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
@@ -68,9 +56,9 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
 
 def _decoded_lines(path: Path, counts: Counter, on_invalid: str, warn) -> Iterator[str]:
     try:
-        fh = open_binary(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot be opened ({e.strerror or e})") from None
+        fh, _ = open_binary(path)  # xz / gzip / bzip2 detected from the magic bytes
+    except (TextFileError, TextFileNotFoundError, OSError) as e:
+        raise DataError(f"{path}: cannot be opened ({e})") from None
     with fh:
         try:
             for lineno, raw in enumerate(fh, 1):

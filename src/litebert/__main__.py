@@ -1,0 +1,91 @@
+"""Command line: ``litebert <command> [<subcommand>] --flag value ...``, built by jsonargparse from typed functions.
+
+Each command is a plain function whose signature and docstring are its flags and ``--help``. Add commands to
+:data:`COMMANDS` (nested dicts give subcommands) and the error classes users can cause to :data:`USER_ERRORS`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jsonargparse import CLI
+
+from litebert.checkpoint import CheckpointError
+from litebert.config import ConfigError
+from litebert.data.create import data_create, data_stats
+from litebert.data.shards import DataError
+from litebert.pretrain import TrainingError, pretrain
+from litebert.textio import TextFileError, TextFileNotFoundError
+from litebert.tokenizer import TokenizerFileError, TokenizerNotFoundError, TokenizerTrainingError, train_tokenizer
+
+COMMANDS: dict[str, Any] = {
+    "tokenizer": {"train": train_tokenizer},
+    "data": {"create": data_create, "stats": data_stats},
+    "pretrain": pretrain,
+}
+
+# Mistakes a user can make (missing or bad files, impossible settings): one line on stderr, exit status 1.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    TextFileError,
+    TextFileNotFoundError,
+    TokenizerFileError,
+    TokenizerNotFoundError,
+    TokenizerTrainingError,
+    DataError,
+    CheckpointError,
+    ConfigError,
+    TrainingError,
+)
+
+# Options of jsonargparse itself, never list-valued.
+_OWN_OPTIONS = frozenset({"--config", "--print_config", "--help"})
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """Accept the usual CLI spellings on top of jsonargparse's: ``--vocab-size`` for ``--vocab_size``, and
+    ``--input a b c`` (several values, e.g. from a shell glob) for ``--input '["a","b","c"]'``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("--") or token == "--":
+            out.append(token)
+            i += 1
+            continue
+        name, eq, value = token.partition("=")
+        name = "--" + name[2:].replace("-", "_")
+        if eq:
+            out.append(f"{name}={value}")
+            i += 1
+            continue
+        j = i + 1
+        while j < len(argv) and not argv[j].startswith("--"):
+            j += 1
+        values = list(argv[i + 1 : j])
+        if len(values) >= 2 and name not in _OWN_OPTIONS:
+            out += [name, json.dumps(values)]
+        else:
+            out += [name, *values]
+        i = j
+    return out
+
+
+def main(
+    argv: Sequence[str] | None = None, commands: dict[str, Callable[..., Any] | dict[str, Any]] | None = None
+) -> None:
+    """Entry point of the ``litebert`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    try:
+        CLI(COMMANDS if commands is None else commands, args=args)
+    except USER_ERRORS as e:
+        print(f"litebert: error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
