@@ -83,6 +83,7 @@ def masking_throughput(tok: Path, seq: int, batch: int = 256, reps: int = 20) ->
     docs = read_documents(sorted((DATA / "pretrain_text" / "gutenberg").glob("PG*.txt.xz"))[:2], strip_gutenberg=True)
     ids = [x for d in docs for x in adapter.ids(d)]
     flat = [t for s in ids for t in s]
+    flat = flat * (batch * seq // max(len(flat), 1) + 1)  # enough tokens for a full batch
     v = adapter.vocab
     rows = np.zeros((batch, seq), np.int64)
     for b in range(batch):  # [CLS] piece ... [SEP] piece ... [SEP], full length: the worst case for the masker
@@ -104,7 +105,8 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=10, help="corpus copies for the large run (1 = the real corpus only)")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--dupe", type=int, default=1)
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts on the real corpus")
+    ap.add_argument("--large-workers", type=int, nargs="+", default=[2], help="worker counts on the scaled corpus")
     ap.add_argument("--skip-masking", action="store_true")
     args = ap.parse_args()
     src = DATA / "pretrain_text"
@@ -123,7 +125,7 @@ def main() -> None:
                     dest = corpus / f"copy{k}" / f.relative_to(src)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy(f, dest)
-            for w in args.workers:
+            for w in (args.workers if scale == 1 else args.large_workers):
                 r = run_create(corpus, tok, work / "out", w, args.seq, args.dupe)
                 r["scale"] = scale
                 rows.append(r)

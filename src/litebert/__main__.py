@@ -18,7 +18,10 @@ from litebert.checkpoint import CheckpointError
 from litebert.config import ConfigError
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
+from litebert.pipelines import PipelineError, fill_mask
+from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
+from litebert.quickstart import quickstart
 from litebert.textio import TextFileError, TextFileNotFoundError
 from litebert.tokenizer import TokenizerFileError, TokenizerNotFoundError, TokenizerTrainingError, train_tokenizer
 
@@ -26,6 +29,9 @@ COMMANDS: dict[str, Any] = {
     "tokenizer": {"train": train_tokenizer},
     "data": {"create": data_create, "stats": data_stats},
     "pretrain": pretrain,
+    "plot": plot,
+    "fill-mask": fill_mask,
+    "quickstart": quickstart,
 }
 
 # Mistakes a user can make (missing or bad files, impossible settings): one line on stderr, exit status 1.
@@ -39,6 +45,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     CheckpointError,
     ConfigError,
     TrainingError,
+    PlotError,
+    PipelineError,
 )
 
 # Options of jsonargparse itself, never list-valued.

@@ -168,9 +168,19 @@ class Prefetcher:
                     if self.masker is not None:
                         batch = self.masker(batch, rng=np.random.default_rng([self.seed, self.rank, step_key]))
                     micro.append(batch)
-                self.queue.put((micro, self.it.state_dict()))
+                self._put((micro, self.it.state_dict()))
         except BaseException as e:  # surface loader errors in the training thread
-            self.queue.put((e, None))
+            self._put((e, None))
+
+    def _put(self, item) -> None:
+        import queue
+
+        while not self._stop.is_set():  # never block forever once closed
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def next(self):
         item, state = self.queue.get()
@@ -180,9 +190,7 @@ class Prefetcher:
 
     def close(self):
         self._stop.set()
-        with contextlib.suppress(Exception):
-            while True:
-                self.queue.get_nowait()
+        self.thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
