@@ -45,9 +45,15 @@ def is_distributed() -> bool:
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """In-place sum over ranks (identity in a world of one)."""
+    """In-place sum over ranks (identity in a world of one). CPU tensors work under NCCL too: they make a round trip
+    through the current GPU (NCCL reduces only CUDA tensors), which is what small metric tensors need."""
     if is_distributed():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        if t.device.type == "cpu" and dist.get_backend() == "nccl":
+            on_gpu = t.to(torch.device("cuda", torch.cuda.current_device()))
+            dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
+            t.copy_(on_gpu.cpu())
+        else:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 

@@ -61,7 +61,7 @@ def stdlib_docstrings(max_chars: int = 12_000_000) -> list[str]:
     return docs
 
 
-def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | None = None, steps: int = 500,
+def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | None = None, steps: int = 700,
                vocab_size: int = 4000, seed: int = 12345, device: str = "auto", overwrite: bool = True) -> dict:
     """Run litebert end to end on a built-in corpus: vocabulary, SOP data, pretraining, evaluation, fill-mask.
 
