@@ -18,7 +18,7 @@ from litebert.checkpoint import CheckpointError
 from litebert.config import ConfigError
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
-from litebert.pipelines import PipelineError, fill_mask
+from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
 from litebert.quickstart import quickstart
@@ -31,6 +31,10 @@ COMMANDS: dict[str, Any] = {
     "pretrain": pretrain,
     "plot": plot,
     "fill-mask": fill_mask,
+    "embed": embed,
+    "classify": classify,
+    "choose": choose,
+    "answer": answer,
     "quickstart": quickstart,
 }
 

@@ -1,5 +1,7 @@
-"""Inference pipelines: batched, on the GPU when there is one. So far: fill-mask (top-k, optionally restricted to
-target words), as a Python API and as `litebert fill-mask`."""
+"""Inference pipelines, batched, on the GPU when there is one, as Python classes and CLI commands:
+fill-mask (top-k, target words), embed (mean / [CLS] / pooled / token vectors), classify (label names from the
+checkpoint), choose (multiple choice), answer (extractive QA over long contexts with doc stride; SQuAD v1 head or
+the ALBERT SQuAD 2.0 head with a no-answer threshold)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from pathlib import Path
 import torch
 
 from litebert import checkpoint as ckpt
-from litebert.model import AlbertForMaskedLM
+from litebert.model import (AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForQuestionAnswering,
+                            AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, mean_pool)
 from litebert.tokenizer import load_tokenizer
 
 
@@ -138,3 +141,435 @@ def fill_mask(model: str, *, text: str | list[str] | None = None, input: str | N
             print(t)
             for k, ranked in enumerate(per_mask):
                 print(f"  [MASK] #{k + 1}: " + ", ".join(f"{r['token_str']} ({r['score']:.3f})" for r in ranked))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# shared loading
+
+
+def _load(path: str, cls, tokenizer: str | None, device: str, allowed: tuple[str, ...] | None = None):
+    directory = ckpt.resolve(path)
+    config = ckpt.read_config(directory)
+    arch = (config.architectures or [""])[0]
+    if allowed and arch and not arch.endswith(allowed):
+        raise PipelineError(f"{directory}: a {arch} checkpoint cannot be used here (expected one saved from "
+                            f"{' or '.join('*' + a for a in allowed)})")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heads the pipeline does not use
+        model = cls.from_pretrained(directory)
+    dev = _device(device)
+    return model.eval().to(dev), load_tokenizer(tokenizer or directory), dev
+
+
+def _encode(tok, texts: list[str], pairs: list[str] | None, device: torch.device, max_length: int | None = None):
+    enc = tok.encode_batch(texts, pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {k: enc[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# embed
+
+POOLINGS = ("mean", "cls", "pooled", "tokens")
+
+
+@dataclass
+class Embed:
+    """Sentence or token vectors: `Embed.from_pretrained(dir)(texts, pooling="mean", normalize=True)` -> (N, H)."""
+
+    model: AlbertModel
+    tokenizer: object
+    device: torch.device
+    batch_size: int = 32
+
+    @classmethod
+    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
+        return cls(*_load(path, AlbertModel, tokenizer, device), batch_size)
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str], pooling: str = "mean", normalize: bool = False,
+                 max_length: int | None = None):
+        """(N, H) float32 numpy array; pooling "tokens" gives a list of (T_i, H) arrays (padding removed)."""
+        if pooling not in POOLINGS:
+            raise PipelineError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if pooling == "pooled" and self.model.pooler is None:
+            raise PipelineError("this checkpoint has no pooler; use pooling mean or cls")
+        out = []
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
+        for i in range(0, len(texts), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            b = _encode(self.tokenizer, [texts[j] for j in idx], None, self.device, max_length)
+            o = self.model(**b)
+            h = o.last_hidden_state.float()
+            if pooling == "tokens":
+                vecs = [h[k, b["attention_mask"][k].bool()] for k in range(len(idx))]
+                vecs = [torch.nn.functional.normalize(v, dim=-1) if normalize else v for v in vecs]
+                out += list(zip(idx, [v.cpu().numpy() for v in vecs]))
+                continue
+            v = {"mean": lambda: mean_pool(h, b["attention_mask"]), "cls": lambda: h[:, 0],
+                 "pooled": lambda: o.pooler_output.float()}[pooling]()
+            if normalize:
+                v = torch.nn.functional.normalize(v, dim=-1)
+            out += list(zip(idx, v.cpu().numpy()))
+        out.sort(key=lambda x: x[0])
+        vectors = [v for _, v in out]
+        if pooling == "tokens":
+            return vectors
+        import numpy as np
+
+        return np.stack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), np.float32)
+
+
+def embed(model: str, *, text: str | list[str] | None = None, input: str | None = None, pooling: str = "mean",
+          normalize: bool = False, output: str | None = None, tokenizer: str | None = None, device: str = "auto",
+          batch_size: int = 32) -> None:
+    """Embed texts: sequence vectors (mean of the token vectors, [CLS], or the pooler) or token vectors.
+
+    Example:
+        litebert embed runs/quickstart/model --input sentences.txt --output vectors.npy --normalize true
+
+    Args:
+        model: Checkpoint directory or hub id (any litebert/HF ALBERT, BERT or ELECTRA checkpoint).
+        text: Texts (repeat the flag or give several values).
+        input: A file with one text per line ("-" or nothing: stdin).
+        pooling: mean | cls | pooled | tokens.
+        normalize: L2-normalise the vectors.
+        output: .npy (sequence vectors) or .json / .jsonl path; default JSON lines on stdout.
+        tokenizer: Tokenizer directory, when it is not saved with the model.
+        device: auto | cpu | cuda.
+        batch_size: Texts per forward pass.
+    """
+    import numpy as np
+
+    texts = _read_inputs([text] if isinstance(text, str) else text, input)
+    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size)(texts, pooling=pooling, normalize=normalize)
+    if output and output.endswith(".npy"):
+        if pooling == "tokens":
+            raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
+        import io
+
+        buf = io.BytesIO()
+        np.save(buf, vectors)
+        from litebert.textio import atomic_write_bytes
+
+        atomic_write_bytes(Path(output), buf.getvalue())
+        print(f"{len(texts)} vectors of size {vectors.shape[1]} -> {output}", file=sys.stderr)
+        return
+    lines = "".join(json.dumps({"text": t, "embedding": np.asarray(v).round(6).tolist()}) + "\n"
+                    for t, v in zip(texts, vectors))
+    if output:
+        from litebert.textio import atomic_write_bytes
+
+        atomic_write_bytes(Path(output), lines.encode())
+    else:
+        sys.stdout.write(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# classify
+
+
+@dataclass
+class Classify:
+    """Sequence classification with the label names stored in the checkpoint (config.id2label)."""
+
+    model: AlbertForSequenceClassification
+    tokenizer: object
+    device: torch.device
+    batch_size: int = 32
+
+    @classmethod
+    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
+        return cls(*_load(path, AlbertForSequenceClassification, tokenizer, device, ("ForSequenceClassification",)),
+                   batch_size)
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str], pairs: list[str] | None = None, top_k: int | None = None) -> list[list[dict]]:
+        """Per text, labels with scores, best first: softmax (single-label), sigmoid (multi-label), the raw value
+        (regression, one entry)."""
+        c = self.model.config
+        names = c.id2label or {i: f"LABEL_{i}" for i in range(c.num_labels)}
+        problem = c.problem_type or ("regression" if c.num_labels == 1 else "single_label_classification")
+        results = []
+        for i in range(0, len(texts), self.batch_size):
+            b = _encode(self.tokenizer, texts[i:i + self.batch_size],
+                        pairs[i:i + self.batch_size] if pairs else None, self.device)
+            logits = self.model(**b).logits.float()
+            scores = logits if problem == "regression" else \
+                logits.sigmoid() if problem == "multi_label_classification" else logits.softmax(-1)
+            for row in scores.cpu().tolist():
+                ranked = sorted(({"label": names[k], "score": v} for k, v in enumerate(row)),
+                                key=lambda r: -r["score"])
+                results.append(ranked[:top_k] if top_k else ranked)
+        return results
+
+
+def classify(model: str, *, text: str | list[str] | None = None, text_pair: str | list[str] | None = None,
+             input: str | None = None, top_k: int | None = None, tokenizer: str | None = None, device: str = "auto",
+             batch_size: int = 32) -> None:
+    """Classify texts (or text pairs) with a fine-tuned checkpoint; prints JSON lines with label names and scores.
+
+    Example:
+        litebert classify runs/sst2/best --text "a charming and often affecting journey"
+
+    Args:
+        model: Checkpoint saved from AlbertForSequenceClassification (label names come from its config).
+        text: Texts (repeat the flag or give several values).
+        text_pair: Second segments, one per text.
+        input: A file with one text per line, or tab-separated pairs ("-" or nothing: stdin).
+        top_k: Only the best k labels.
+        tokenizer: Tokenizer directory, when it is not saved with the model.
+        device: auto | cpu | cuda.
+        batch_size: Texts per forward pass.
+    """
+    texts = _read_inputs([text] if isinstance(text, str) else text, input)
+    pairs = [text_pair] if isinstance(text_pair, str) else text_pair
+    if pairs is None and texts and all("\t" in t for t in texts):
+        texts, pairs = [t.split("\t", 1)[0] for t in texts], [t.split("\t", 1)[1] for t in texts]
+    if pairs is not None and len(pairs) != len(texts):
+        raise PipelineError(f"{len(texts)} texts but {len(pairs)} text_pair values")
+    for t, ranked in zip(texts, Classify.from_pretrained(model, tokenizer, device, batch_size)(texts, pairs, top_k)):
+        print(json.dumps({"text": t, "labels": ranked}, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# choose
+
+
+@dataclass
+class Choose:
+    """Multiple choice: each (context, choice) pair is scored; softmax over the choices."""
+
+    model: AlbertForMultipleChoice
+    tokenizer: object
+    device: torch.device
+
+    @classmethod
+    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto"):
+        return cls(*_load(path, AlbertForMultipleChoice, tokenizer, device, ("ForMultipleChoice",)))
+
+    @torch.no_grad()
+    def __call__(self, context: str, choices: list[str], max_length: int | None = None) -> list[dict]:
+        if len(choices) < 2:
+            raise PipelineError(f"multiple choice needs at least 2 choices, got {len(choices)}")
+        b = _encode(self.tokenizer, [context] * len(choices), choices, self.device, max_length)
+        logits = self.model(**{k: v.unsqueeze(0) for k, v in b.items()}).logits.float()[0]
+        probs = logits.softmax(-1).cpu().tolist()
+        return sorted(({"choice": c, "index": i, "score": p} for i, (c, p) in enumerate(zip(choices, probs))),
+                      key=lambda r: -r["score"])
+
+
+def choose(model: str, *, context: str | None = None, choices: list[str] | None = None, input: str | None = None,
+           tokenizer: str | None = None, device: str = "auto") -> None:
+    """Pick the best choice for a context (e.g. a RACE-style passage + question) with a multiple-choice checkpoint.
+
+    Example:
+        litebert choose runs/race/best --context "The sky is blue. What colour is the sky?" --choices '[red, blue]'
+
+    Args:
+        model: Checkpoint saved from AlbertForMultipleChoice.
+        context: The passage (and question).
+        choices: The candidate answers.
+        input: JSON lines {"context": ..., "choices": [...]} ("-" or nothing: stdin), instead of the flags.
+        tokenizer: Tokenizer directory, when it is not saved with the model.
+        device: auto | cpu | cuda.
+    """
+    if context is not None:
+        items = [{"context": context, "choices": choices or []}]
+    else:
+        items = []
+        for k, line in enumerate(_read_inputs(None, input), 1):
+            try:
+                obj = json.loads(line)
+                items.append({"context": obj["context"], "choices": list(obj["choices"])})
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise PipelineError(f"input line {k}: expected JSON with 'context' and 'choices'") from None
+    pipe = Choose.from_pretrained(model, tokenizer, device)
+    for item in items:
+        print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"])}, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# answer
+
+
+@dataclass
+class Answer:
+    """Extractive question answering over contexts of any length.
+
+    The context is cut into windows of `max_seq_length` tokens ([CLS] question [SEP] window [SEP]) that overlap by
+    `doc_stride`; a span is only taken from the window where its start token has the most context (the SQuAD
+    max-context rule). With the SQuAD v1 head (AlbertForQuestionAnswering) a span scores start + end logits; with
+    the ALBERT SQuAD 2.0 head (AlbertForSquadV2) it scores start + end log-probabilities from the head's beams, and
+    the answer is "" when the no-answer logit (minimum over windows, as the original) exceeds `null_threshold`.
+    Answers are slices of the context through the tokenizer's offsets, so they are exact substrings.
+    """
+
+    model: torch.nn.Module
+    tokenizer: object
+    device: torch.device
+    max_seq_length: int = 384
+    doc_stride: int = 128
+    max_query_length: int = 64
+    max_answer_length: int = 30
+    n_best: int = 20
+    null_threshold: float = 0.0
+    batch_size: int = 16
+
+    @classmethod
+    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", **kw):
+        directory = ckpt.resolve(path)
+        arch = (ckpt.read_config(directory).architectures or [""])[0]
+        model_cls = AlbertForSquadV2 if arch.endswith("ForSquadV2") else AlbertForQuestionAnswering
+        return cls(*_load(str(directory), model_cls, tokenizer, device, ("ForQuestionAnswering", "ForSquadV2")), **kw)
+
+    @property
+    def is_v2(self) -> bool:
+        return isinstance(self.model, AlbertForSquadV2)
+
+    def _windows(self, n_ctx: int, n_query: int) -> list[tuple[int, int]]:
+        room = self.max_seq_length - n_query - 3
+        if room < 1:
+            raise PipelineError(f"max_seq_length {self.max_seq_length} leaves no room for the context")
+        spans, start = [], 0
+        while True:
+            end = min(n_ctx, start + room)
+            spans.append((start, end))
+            if end >= n_ctx:
+                return spans
+            start += min(self.doc_stride, room)
+
+    @staticmethod
+    def _max_context(spans: list[tuple[int, int]], w: int, pos: int) -> bool:
+        """Is window w the one where context token `pos` has the most context (BERT's _check_is_max_context)?"""
+        best, best_score = None, None
+        for k, (s, e) in enumerate(spans):
+            if s <= pos < e:
+                score = min(pos - s, e - 1 - pos) + 0.01 * (e - s)
+                if best_score is None or score > best_score:
+                    best, best_score = k, score
+        return best == w
+
+    @torch.no_grad()
+    def __call__(self, question: str, context: str, top_k: int = 1) -> list[dict]:
+        tok = self.tokenizer
+        q = tok.encode(question, add_special_tokens=False)["input_ids"][: self.max_query_length]
+        enc = tok.encode(context, add_special_tokens=False, return_offsets=True)
+        c, offsets = enc["input_ids"], enc.offsets
+        if not c:
+            raise PipelineError("the context is empty")
+        spans = self._windows(len(c), len(q))
+        rows = [[tok.cls_id, *q, tok.sep_id, *c[s:e], tok.sep_id] for s, e in spans]
+        first = len(q) + 2  # index of the first context token in every window
+        candidates: list[tuple[float, int, int]] = []  # (score, context start token, context end token)
+        null_scores = []
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i:i + self.batch_size]
+            T = max(map(len, chunk))
+            ids = torch.zeros(len(chunk), T, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            types = torch.zeros_like(ids)
+            p_mask = torch.ones_like(ids)
+            for b, r in enumerate(chunk):
+                ids[b, :len(r)] = torch.tensor(r)
+                mask[b, :len(r)] = 1
+                types[b, first:len(r)] = 1
+                p_mask[b, first:len(r) - 1] = 0
+                p_mask[b, 0] = 0
+            ids, mask, types, p_mask = (t.to(self.device) for t in (ids, mask, types, p_mask))
+            if self.is_v2:
+                out = self.model(ids, mask, types, p_mask=p_mask)
+                null_scores += out.cls_logits.float().cpu().tolist()
+                K2 = out.end_top_index.shape[1] // out.start_top_index.shape[1]
+                for b in range(len(chunk)):
+                    w = i + b
+                    for k, (slp, si) in enumerate(zip(out.start_top_log_probs[b].tolist(),
+                                                      out.start_top_index[b].tolist())):
+                        for l in range(K2):
+                            ei = out.end_top_index[b, k * K2 + l].item()
+                            candidates += self._candidate(spans, w, si, ei, first,
+                                                          slp + out.end_top_log_probs[b, k * K2 + l].item())
+            else:
+                out = self.model(ids, mask, types)
+                start, end = out.start_logits.float(), out.end_logits.float()
+                for b in range(len(chunk)):
+                    w = i + b
+                    n = len(chunk[b])
+                    null_scores.append((start[b, 0] + end[b, 0]).item())
+                    s_top = start[b, first:n - 1].topk(min(self.n_best, n - 1 - first)).indices + first
+                    e_top = end[b, first:n - 1].topk(min(self.n_best, n - 1 - first)).indices + first
+                    for si in s_top.tolist():
+                        for ei in e_top.tolist():
+                            candidates += self._candidate(spans, w, si, ei, first,
+                                                          start[b, si].item() + end[b, ei].item())
+        candidates.sort(key=lambda x: -x[0])
+        answers, seen = [], set()
+        for score, cs, ce in candidates:
+            if (cs, ce) in seen:
+                continue
+            seen.add((cs, ce))
+            a, z = offsets[cs][0], offsets[ce][1]
+            answers.append({"answer": context[a:z], "start": a, "end": z, "score": score})
+            if len(answers) >= top_k:
+                break
+        null = min(null_scores)
+        if self.is_v2 and null > self.null_threshold:
+            return [{"answer": "", "start": 0, "end": 0, "score": null, "no_answer": True}] + answers[: top_k - 1]
+        return answers
+
+    def _candidate(self, spans, w, si, ei, first, score) -> list[tuple[float, int, int]]:
+        s0, e0 = spans[w]
+        cs, ce = s0 + si - first, s0 + ei - first  # window positions -> context token indices
+        if not (s0 <= cs < e0 and s0 <= ce < e0) or ce < cs or ce - cs + 1 > self.max_answer_length:
+            return []
+        if not self._max_context(spans, w, cs):
+            return []
+        return [(score, cs, ce)]
+
+
+def answer(model: str, *, question: str | None = None, context: str | None = None, context_file: str | None = None,
+           input: str | None = None, top_k: int = 1, max_seq_length: int = 384, doc_stride: int = 128,
+           max_answer_length: int = 30, null_threshold: float = 0.0, tokenizer: str | None = None,
+           device: str = "auto") -> None:
+    """Answer questions from a context of any length (SQuAD v1 or the ALBERT SQuAD 2.0 head); prints JSON lines.
+
+    Example:
+        litebert answer runs/squad/best --question "Who wrote Moby-Dick?" --context_file book.txt
+
+    Args:
+        model: Checkpoint saved from AlbertForQuestionAnswering or AlbertForSquadV2.
+        question: The question.
+        context: The context text.
+        context_file: Read the context from this file.
+        input: JSON lines {"question": ..., "context": ...} ("-" or nothing: stdin), instead of the flags.
+        top_k: Answers per question.
+        max_seq_length: Tokens per window.
+        doc_stride: Tokens between the starts of consecutive windows.
+        max_answer_length: Longest answer in tokens.
+        null_threshold: SQuAD 2.0 head: answer "" when the no-answer logit exceeds this.
+        tokenizer: Tokenizer directory, when it is not saved with the model.
+        device: auto | cpu | cuda.
+    """
+    if question is not None:
+        if context_file:
+            path = Path(context_file)
+            if not path.is_file():
+                raise PipelineError(f"{context_file}: no such file")
+            context = path.read_text(encoding="utf-8")
+        if not context:
+            raise PipelineError("give the context with --context or --context_file")
+        items = [{"question": question, "context": context}]
+    else:
+        items = []
+        for k, line in enumerate(_read_inputs(None, input), 1):
+            try:
+                obj = json.loads(line)
+                items.append({"question": obj["question"], "context": obj["context"]})
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise PipelineError(f"input line {k}: expected JSON with 'question' and 'context'") from None
+    pipe = Answer.from_pretrained(model, tokenizer, device, max_seq_length=max_seq_length, doc_stride=doc_stride,
+                                  max_answer_length=max_answer_length, null_threshold=null_threshold)
+    for item in items:
+        print(json.dumps({"question": item["question"], "answers": pipe(item["question"], item["context"], top_k)},
+                         ensure_ascii=False))

@@ -1,0 +1,161 @@
+"""Pipelines equal the direct model call; answers are exact substrings of the context, found across doc-stride
+windows; the CLI reads stdin and writes JSON."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from litebert import (AlbertConfig, AlbertForMultipleChoice, AlbertForQuestionAnswering,
+                      AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, load_tokenizer)
+from litebert.model import QuestionAnsweringOutput, mean_pool
+from litebert.pipelines import Answer, Choose, Classify, Embed, PipelineError
+
+SPM = Path(__file__).resolve().parents[2] / "shared" / "data" / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"
+pytestmark = pytest.mark.skipif(not SPM.is_file(), reason="../shared/data not present")
+TEXTS = ["The whale surfaced near the ship.", "Call me Ishmael.", "It was the best of times, it was the worst."]
+
+
+def _save(tmp_path, cls, name, **cfg):
+    torch.manual_seed(0)
+    config = AlbertConfig.from_preset("tiny", vocab_size=30000, **cfg)
+    model = cls(config).eval()
+    d = tmp_path / name
+    model.save_pretrained(d)
+    shutil.copy(SPM, d / "spiece.model")
+    return d, model, load_tokenizer(d)
+
+
+def test_embed_equals_the_direct_call(tmp_path):
+    d, model, tok = _save(tmp_path, AlbertModel, "enc")
+    pipe = Embed.from_pretrained(str(d), device="cpu", batch_size=2)
+    enc = tok.encode_batch(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        o = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
+    np.testing.assert_allclose(pipe(TEXTS, pooling="mean"), mean_pool(o.last_hidden_state, enc["attention_mask"]),
+                               atol=1e-5)
+    np.testing.assert_allclose(pipe(TEXTS, pooling="cls"), o.last_hidden_state[:, 0], atol=1e-5)
+    np.testing.assert_allclose(pipe(TEXTS, pooling="pooled"), o.pooler_output, atol=1e-5)
+    normed = pipe(TEXTS, pooling="mean", normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, atol=1e-5)
+    tokens = pipe(TEXTS, pooling="tokens")
+    for k, t in enumerate(tokens):
+        n = int(enc["attention_mask"][k].sum())
+        np.testing.assert_allclose(t, o.last_hidden_state[k, :n], atol=1e-5)
+    out = tmp_path / "v.npy"
+    proc = subprocess.run([sys.executable, "-m", "litebert", "embed", str(d), "--output", str(out), "--device", "cpu"],
+                          input="\n".join(TEXTS) + "\n", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_allclose(np.load(out), pipe(TEXTS), atol=1e-5)
+    proc = subprocess.run([sys.executable, "-m", "litebert", "embed", str(d), "--text", "Call me Ishmael.",
+                           "--device", "cpu"], capture_output=True, text=True)
+    row = json.loads(proc.stdout)
+    assert row["text"] == "Call me Ishmael." and len(row["embedding"]) == 32
+
+
+@pytest.mark.parametrize("problem,labels", [("single_label_classification", {0: "negative", 1: "positive"}),
+                                            ("multi_label_classification", {0: "a", 1: "b", 2: "c"}),
+                                            ("regression", {0: "score"})])
+def test_classify_equals_the_direct_call_with_label_names(tmp_path, problem, labels):
+    d, model, tok = _save(tmp_path, AlbertForSequenceClassification, "clf", id2label=labels, problem_type=problem)
+    out = Classify.from_pretrained(str(d), device="cpu")(TEXTS, pairs=["a pair"] * 3)
+    enc = tok.encode_batch(TEXTS, ["a pair"] * 3, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"]).logits
+    expect = logits if problem == "regression" else logits.sigmoid() if problem.startswith("multi") \
+        else logits.softmax(-1)
+    for row, ranked in zip(expect.tolist(), out):
+        assert {r["label"] for r in ranked} == set(labels.values())
+        assert sorted(r["score"] for r in ranked) == pytest.approx(sorted(row), abs=1e-5)
+        assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+    proc = subprocess.run([sys.executable, "-m", "litebert", "classify", str(d), "--device", "cpu"],
+                          input="first text\tits pair\n", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["labels"][0]["label"] in labels.values()
+
+
+def test_choose_equals_the_direct_call(tmp_path):
+    d, model, tok = _save(tmp_path, AlbertForMultipleChoice, "mc")
+    choices = ["a whale", "a ship", "the sea"]
+    ranked = Choose.from_pretrained(str(d), device="cpu")("What surfaced?", choices)
+    enc = tok.encode_batch(["What surfaced?"] * 3, choices, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        probs = model(**{k: enc[k][None] for k in ("input_ids", "attention_mask", "token_type_ids")}).logits.softmax(-1)
+    assert {r["index"]: r["score"] for r in ranked} == pytest.approx(dict(enumerate(probs[0].tolist())), abs=1e-5)
+    with pytest.raises(PipelineError, match="at least 2"):
+        Choose.from_pretrained(str(d), device="cpu")("q", ["only one"])
+    with pytest.raises(PipelineError, match="cannot be used here"):
+        Classify.from_pretrained(str(d), device="cpu")
+
+
+class _PointAt(torch.nn.Module):
+    """A QA 'model' whose start/end logits peak on one token id: tests windowing and offsets, not learning."""
+
+    def __init__(self, start_id, end_id):
+        super().__init__()
+        self.start_id, self.end_id = start_id, end_id
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        s = (input_ids == self.start_id).float() * 10 - 5
+        e = (input_ids == self.end_id).float() * 10 - 5
+        return QuestionAnsweringOutput(start_logits=s, end_logits=e)
+
+
+def test_answer_finds_a_span_far_into_a_long_context(tmp_path):
+    d, _, tok = _save(tmp_path, AlbertForQuestionAnswering, "qa")
+    filler = " ".join(f"Sentence number {i} says nothing at all." for i in range(120))
+    context = filler + " The captain was  Ahab of Nantucket, “the old man”. " + filler
+    ids = tok.encode("Ahab of Nantucket", add_special_tokens=False)["input_ids"]
+    pipe = Answer(_PointAt(ids[0], ids[-1]), tok, torch.device("cpu"), max_seq_length=64, doc_stride=24)
+    assert len(pipe._windows(len(tok.encode(context, add_special_tokens=False)["input_ids"]), 4)) > 20
+    best = pipe("Who was the captain?", context)[0]
+    assert best["answer"] == "Ahab of Nantucket" and context[best["start"]:best["end"]] == best["answer"]
+    # a real (random) model: every answer is an exact substring, within max_answer_length tokens, ranked
+    real = Answer.from_pretrained(str(d), device="cpu", max_seq_length=64, doc_stride=24, max_answer_length=5)
+    answers = real("Who was the captain?", context, top_k=5)
+    assert len(answers) == 5 and [a["score"] for a in answers] == sorted((a["score"] for a in answers), reverse=True)
+    for a in answers:
+        assert context[a["start"]:a["end"]] == a["answer"] and a["answer"]
+        assert len(tok.encode(a["answer"], add_special_tokens=False)["input_ids"]) <= 6
+
+
+def test_answer_with_the_squad_v2_head_and_its_null_threshold(tmp_path):
+    d, model, tok = _save(tmp_path, AlbertForSquadV2, "qa2")
+    context = "Moby-Dick was written by Herman Melville in 1851. " * 30
+    loose = Answer.from_pretrained(str(d), device="cpu", max_seq_length=48, doc_stride=16, null_threshold=1e9)
+    ans = loose("Who wrote Moby-Dick?", context, top_k=3)
+    assert not ans[0].get("no_answer") and all(context[a["start"]:a["end"]] == a["answer"] for a in ans)
+    strict = Answer.from_pretrained(str(d), device="cpu", max_seq_length=48, doc_stride=16, null_threshold=-1e9)
+    null = strict("Who wrote Moby-Dick?", context)[0]
+    assert null["no_answer"] and null["answer"] == "" and null["score"] == pytest.approx(_min_cls(strict, context))
+    proc = subprocess.run([sys.executable, "-m", "litebert", "answer", str(d), "--device", "cpu",
+                           "--max_seq_length", "48", "--doc_stride", "16"],
+                          input=json.dumps({"question": "Who?", "context": context}) + "\n",
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "answers" in json.loads(proc.stdout)
+
+
+def _min_cls(pipe: Answer, context: str) -> float:
+    """The no-answer score recomputed by hand: the minimum over windows of the head's cls_logits."""
+    tok = pipe.tokenizer
+    q = tok.encode("Who wrote Moby-Dick?", add_special_tokens=False)["input_ids"]
+    c = tok.encode(context, add_special_tokens=False)["input_ids"]
+    scores = []
+    for s, e in pipe._windows(len(c), len(q)):
+        row = torch.tensor([[tok.cls_id, *q, tok.sep_id, *c[s:e], tok.sep_id]])
+        types = torch.zeros_like(row)
+        types[0, len(q) + 2:] = 1
+        p = torch.ones_like(row)
+        p[0, 0] = 0
+        p[0, len(q) + 2:-1] = 0
+        with torch.no_grad():
+            scores.append(pipe.model(row, torch.ones_like(row), types, p_mask=p).cls_logits.item())
+    return min(scores)
