@@ -86,6 +86,29 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def command_example(commands: dict[str, Any], argv: Sequence[str]) -> str | None:
+    """The "Example:" block of the docstring of the command that argv names (jsonargparse shows only the first line of
+    a docstring, so main() prints this after --help)."""
+    node: Any = commands
+    for token in argv:
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif not isinstance(node, dict):
+            break
+    if isinstance(node, dict) or not getattr(node, "__doc__", None):
+        return None
+    lines = node.__doc__.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip() == "Example:":
+            block = []
+            for more in lines[i + 1:]:
+                if not more.strip():
+                    break
+                block.append("  " + more.strip())
+            return "\n".join(block)
+    return None
+
+
 def main(
     argv: Sequence[str] | None = None, commands: dict[str, Callable[..., Any] | dict[str, Any]] | None = None
 ) -> None:
@@ -93,10 +116,16 @@ def main(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = normalize_argv(sys.argv[1:] if argv is None else argv)
     try:
-        CLI(COMMANDS if commands is None else commands, args=args)
+        CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
     except USER_ERRORS as e:
         print(f"litebert: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+    except SystemExit as e:
+        if e.code in (0, None) and any(a in ("-h", "--help") for a in args):
+            example = command_example(COMMANDS if commands is None else commands, args)
+            if example:
+                print(f"\nexample:\n{example}")
+        raise
 
 
 if __name__ == "__main__":

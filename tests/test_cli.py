@@ -1,0 +1,45 @@
+"""Every subcommand has --help with an example; user mistakes exit 1 with one line and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from litebert.__main__ import COMMANDS
+
+
+def _leaves(tree, prefix=()):
+    for name, node in tree.items():
+        if isinstance(node, dict):
+            yield from _leaves(node, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def _run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "litebert", *args], capture_output=True, text=True, **kw)
+
+
+@pytest.mark.parametrize("command", list(_leaves(COMMANDS)), ids=" ".join)
+def test_help_has_an_example(command):
+    proc = _run(*command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: litebert" in proc.stdout
+    description = proc.stdout.split("options:", 1)[0]  # usage + the docstring's first line
+    example_in_description = f"litebert {' '.join(command)} --" in description.split("\n\n", 1)[-1]
+    assert "\nexample:\n  " in proc.stdout or example_in_description, proc.stdout[:600]
+
+
+@pytest.mark.parametrize("args,message", [
+    (("data", "stats", "/nonexistent/data"), "no manifest.json"),
+    (("fill-mask", "/nonexistent/model", "--text", "a [MASK]"), "no such checkpoint directory"),
+    (("plot", "/nonexistent/run"), "no metrics.jsonl"),
+    (("pretrain", "--data.train_dir", "/nonexistent/data", "--train.device", "cpu"), "no manifest.json"),
+    (("data", "create", "--input", "/nonexistent/*.txt", "--tokenizer", "x", "--output", "/tmp/x"), "no such file"),
+])
+def test_user_mistakes_exit_1_without_traceback(args, message):
+    proc = _run(*args)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-800:])
+    assert message in proc.stderr and "Traceback" not in proc.stderr
