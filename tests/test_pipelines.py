@@ -159,3 +159,12 @@ def _min_cls(pipe: Answer, context: str) -> float:
         with torch.no_grad():
             scores.append(pipe.model(row, torch.ones_like(row), types, p_mask=p).cls_logits.item())
     return min(scores)
+
+
+def test_long_inputs_are_truncated_to_what_the_model_can_take(tmp_path):
+    d, model, _ = _save(tmp_path, AlbertForSequenceClassification, "clf_long")  # 128 positions, tokenizer says 512
+    assert model.config.max_position_embeddings < 512
+    out = Classify.from_pretrained(str(d), device="cpu")(["word " * 600])
+    assert len(out[0]) == 2
+    with pytest.raises(ValueError, match="longer than the model's max_position_embeddings"):
+        model(torch.ones(1, 129, dtype=torch.long))

@@ -57,6 +57,8 @@ def test_fill_mask_equals_the_direct_model_call(qs):
     assert {r["token_str"].lstrip("▁") for r in restricted} <= set(words)
     with pytest.raises(PipelineError, match="no \\[MASK\\]"):
         pipe(["nothing to fill"])
+    with pytest.raises(PipelineError, match="too long"):
+        pipe(["word " * 600 + "[MASK]."])
 
 
 def test_fill_mask_cli_reads_stdin_and_writes_json(qs):

@@ -51,6 +51,9 @@ class Embeddings(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         T = input_ids.shape[1]
+        if T > self.position_embeddings.num_embeddings:
+            raise ValueError(f"input of {T} tokens is longer than the model's max_position_embeddings "
+                             f"({self.position_embeddings.num_embeddings}); truncate it or split it into windows")
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)  # (B, T, E)
         x = x + self.position_embeddings.weight[:T]
         return self.dropout(self.norm(x))

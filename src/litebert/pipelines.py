@@ -40,18 +40,8 @@ class FillMask:
 
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
-        directory = ckpt.resolve(path)
-        config = ckpt.read_config(directory)
-        if config.architectures and not any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in config.architectures):
-            raise PipelineError(f"{directory}: a {config.architectures[0]} checkpoint has no MLM head; fill-mask needs "
-                                f"one saved from pretraining (ForPreTraining) or ForMaskedLM")
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a ForPreTraining checkpoint carries an SOP head fill-mask does not use
-            model = AlbertForMaskedLM.from_pretrained(directory)
-        dev = _device(device)
-        return cls(model.eval().to(dev), load_tokenizer(tokenizer or directory), dev, batch_size)
+        """Any checkpoint with an MLM head: saved from pretraining (ForPreTraining) or ForMaskedLM."""
+        return cls(*_load(path, AlbertForMaskedLM, tokenizer, device, ("ForMaskedLM", "ForPreTraining")), batch_size)
 
     @torch.no_grad()
     def __call__(self, texts: list[str], top_k: int = 5, targets: list[str] | None = None) -> list[list[list[dict]]]:
@@ -73,13 +63,18 @@ class FillMask:
             for t in chunk:
                 if mask_text not in t:
                     raise PipelineError(f"no {mask_text} in {t!r}")
-            enc = tok.encode_batch(chunk, padding=True, truncation=True, return_tensors="pt")
+            enc = tok.encode_batch(chunk, padding=True, truncation=True, return_tensors="pt",
+                                   max_length=_max_length(self.model, None))
             ids = enc["input_ids"].to(self.device)
             logits = self.model(ids, enc["attention_mask"].to(self.device),
                                 enc["token_type_ids"].to(self.device)).logits.float()
             for b in range(len(chunk)):
                 per_mask = []
-                for pos in (ids[b] == tok.mask_id).nonzero().flatten().tolist():
+                positions = (ids[b] == tok.mask_id).nonzero().flatten().tolist()
+                if len(positions) < chunk[b].count(mask_text):
+                    raise PipelineError(f"text {i + b + 1} is too long: a {mask_text} falls beyond the "
+                                        f"{ids.shape[1]}-token limit ({chunk[b][:60]!r}...)")
+                for pos in positions:
                     probs = logits[b, pos].softmax(-1)
                     if target_ids is not None:
                         scores, idx = probs[target_ids].sort(descending=True)
@@ -163,7 +158,16 @@ def _load(path: str, cls, tokenizer: str | None, device: str, allowed: tuple[str
     return model.eval().to(dev), load_tokenizer(tokenizer or directory), dev
 
 
-def _encode(tok, texts: list[str], pairs: list[str] | None, device: torch.device, max_length: int | None = None):
+def _max_length(model: torch.nn.Module, requested: int | None) -> int:
+    """Truncation length: what was asked for, never more than the model's position embeddings."""
+    limit = model.config.max_position_embeddings
+    return min(requested, limit) if requested else limit
+
+
+def _encode(tok, texts: list[str], pairs: list[str] | None, device: torch.device, max_length: int | None = None,
+            model: torch.nn.Module | None = None):
+    if model is not None:
+        max_length = _max_length(model, max_length)
     enc = tok.encode_batch(texts, pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     return {k: enc[k].to(device) for k in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -199,7 +203,7 @@ class Embed:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            b = _encode(self.tokenizer, [texts[j] for j in idx], None, self.device, max_length)
+            b = _encode(self.tokenizer, [texts[j] for j in idx], None, self.device, max_length, self.model)
             o = self.model(**b)
             h = o.last_hidden_state.float()
             if pooling == "tokens":
@@ -294,7 +298,7 @@ class Classify:
         results = []
         for i in range(0, len(texts), self.batch_size):
             b = _encode(self.tokenizer, texts[i:i + self.batch_size],
-                        pairs[i:i + self.batch_size] if pairs else None, self.device)
+                        pairs[i:i + self.batch_size] if pairs else None, self.device, model=self.model)
             logits = self.model(**b).logits.float()
             scores = logits if problem == "regression" else \
                 logits.sigmoid() if problem == "multi_label_classification" else logits.softmax(-1)
@@ -353,7 +357,7 @@ class Choose:
     def __call__(self, context: str, choices: list[str], max_length: int | None = None) -> list[dict]:
         if len(choices) < 2:
             raise PipelineError(f"multiple choice needs at least 2 choices, got {len(choices)}")
-        b = _encode(self.tokenizer, [context] * len(choices), choices, self.device, max_length)
+        b = _encode(self.tokenizer, [context] * len(choices), choices, self.device, max_length, self.model)
         logits = self.model(**{k: v.unsqueeze(0) for k, v in b.items()}).logits.float()[0]
         probs = logits.softmax(-1).cpu().tolist()
         return sorted(({"choice": c, "index": i, "score": p} for i, (c, p) in enumerate(zip(choices, probs))),
@@ -429,7 +433,8 @@ class Answer:
         return isinstance(self.model, AlbertForSquadV2)
 
     def _windows(self, n_ctx: int, n_query: int) -> list[tuple[int, int]]:
-        room = self.max_seq_length - n_query - 3
+        room = _max_length(self.model, self.max_seq_length) if hasattr(self.model, "config") else self.max_seq_length
+        room -= n_query + 3
         if room < 1:
             raise PipelineError(f"max_seq_length {self.max_seq_length} leaves no room for the context")
         spans, start = [], 0

@@ -482,6 +482,7 @@ class Pretrainer:
 
             bar = tqdm(total=t.max_steps, initial=self.step, desc="pretrain", dynamic_ncols=True, unit="step")
         last_eval: dict = {}
+        last_rate: dict = {}  # the latest throughput row, shown on the progress bar between log steps
         window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
         try:
             while self.step < t.max_steps:
@@ -517,11 +518,11 @@ class Pretrainer:
                         for k, v in row.items():
                             if isinstance(v, (int, float)) and k != "step":
                                 writer.add_scalar(k if "/" in k else f"train/{k}", v, self.step)
+                if "seq_per_s" in row:
+                    last_rate = row
                 if bar is not None:
                     post = {"loss": f"{result['loss']:.4f}", "lr": f"{lr:.2e}"}
-                    if "seq_per_s" in row:
-                        bar.last_rate = row
-                    last = getattr(bar, "last_rate", {})
+                    last = last_rate
                     if last:
                         post["seq/s"] = f"{last['seq_per_s']:.1f}"
                         post["tok/s"] = f"{last['tokens_per_s']:.0f}"
