@@ -1,0 +1,1 @@
+"""Fine-tuning: task tables and readers (glue), official metrics (metrics)."""
