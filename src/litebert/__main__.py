@@ -19,6 +19,7 @@ from litebert.config import ConfigError
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
 from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
+from litebert.finetune.glue import GlueDataError, glue
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
 from litebert.quickstart import quickstart
@@ -35,6 +36,7 @@ COMMANDS: dict[str, Any] = {
     "classify": classify,
     "choose": choose,
     "answer": answer,
+    "glue": glue,
     "quickstart": quickstart,
 }
 
@@ -51,6 +53,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     TrainingError,
     PlotError,
     PipelineError,
+    GlueDataError,
 )
 
 # Options of jsonargparse itself, never list-valued.

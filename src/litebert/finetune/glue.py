@@ -5,6 +5,7 @@ the GLUE distribution's TSV files as they are: headers or not, a UTF-8 byte-orde
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,3 +146,108 @@ def read_split(task: GlueTask | str, data_dir: str | Path, split: str) -> list[E
     if not out:
         raise GlueDataError(f"{path}: no examples")
     return out
+
+
+# GLUE leaderboard submission file names
+SUBMISSION_NAMES = {"cola": {"test": "CoLA.tsv"}, "sst-2": {"test": "SST-2.tsv"}, "mrpc": {"test": "MRPC.tsv"},
+                    "sts-b": {"test": "STS-B.tsv"}, "qqp": {"test": "QQP.tsv"},
+                    "mnli": {"test": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"}, "qnli": {"test": "QNLI.tsv"},
+                    "rte": {"test": "RTE.tsv"}, "wnli": {"test": "WNLI.tsv"}, "ax": {"test": "AX.tsv"}}
+
+
+def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = True, do_eval: bool = True,
+         do_predict: bool = False, lr: float | None = None, train_steps: int | None = None,
+         warmup_steps: int | None = None, batch_size: int | None = None, eval_every: int | None = None,
+         max_seq_length: int = 128, seed: int = 12345, precision: str = "fp32", device: str = "auto",
+         tokenizer: str | None = None, progress: bool = True) -> dict:
+    """Fine-tune and evaluate on a GLUE task from the distribution's TSV files; write leaderboard prediction files.
+
+    Example:
+        litebert glue --task rte --data_dir glue_data/ --model runs/albert-base/best --output runs/rte
+
+    Args:
+        task: cola | sst-2 | mrpc | sts-b | qqp | mnli | qnli | rte | wnli | ax (ax: predict with an MNLI model).
+        data_dir: The GLUE distribution: DATA_DIR/CoLA/train.tsv, DATA_DIR/MNLI/dev_matched.tsv, ...
+        model: Pretrained checkpoint (directory or hub id); with --do_train false, a fine-tuned one.
+        output: Directory for best/ and last/ checkpoints, eval_results.json and submission/ files.
+        do_train: Fine-tune (per-task defaults from the original run_glue.sh).
+        do_eval: Report dev metrics of the best-dev and of the last checkpoint, labelled apart.
+        do_predict: Write submission/<Task>.tsv ("index<TAB>prediction") from the best-dev checkpoint.
+        lr: Learning rate (default: the task's run_glue.sh value).
+        train_steps: Optimizer steps (default: the task's).
+        warmup_steps: Warmup steps (default: the task's).
+        batch_size: Examples per step (default: the task's).
+        eval_every: Steps between dev evaluations (default: the task's).
+        max_seq_length: Tokens per example; batches are padded only to their longest example.
+        seed: Seed of the classifier init and the data order.
+        precision: fp32 | bf16.
+        device: auto | cpu | cuda.
+        tokenizer: Tokenizer directory, when it is not saved with the model.
+        progress: Show the progress bar.
+    """
+    from litebert.finetune.trainer import FinetuneArgs, encode_examples, predict, to_predictions, train_classifier
+    from litebert.model import AlbertForSequenceClassification
+    from litebert.textio import atomic_write_bytes
+    from litebert.tokenizer import load_tokenizer
+    from litebert.finetune import metrics as M
+
+    name = task.lower()
+    if name not in TASKS:
+        raise GlueDataError(f"unknown task {task!r}; one of {', '.join(TASKS)}")
+    t = TASKS[name]
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = load_tokenizer(tokenizer or model)
+    label_list = list(t.labels) if t.labels else None
+    args = FinetuneArgs(lr=lr or t.lr, train_steps=train_steps or t.train_steps,
+                        warmup_steps=t.warmup_steps if warmup_steps is None else warmup_steps,
+                        batch_size=batch_size or t.batch_size, eval_every=eval_every or t.eval_every,
+                        max_seq_length=max_seq_length, seed=seed, precision=precision, device=device,
+                        progress=progress)
+    report: dict = {"task": name}
+    finetuned = model
+    if do_train:
+        if name == "ax":
+            raise GlueDataError("ax has no training data: predict it with a model fine-tuned on mnli")
+        torch_seed = seed
+        import torch
+
+        torch.manual_seed(torch_seed)
+        clf = AlbertForSequenceClassification.from_pretrained(
+            model, num_labels=len(label_list) if label_list else 1,
+            id2label=dict(enumerate(label_list)) if label_list else {0: "score"},
+            problem_type="single_label_classification" if label_list else "regression")
+        report["train"] = train_classifier(clf, tok, read_split(t, data_dir, "train"), read_split(t, data_dir, "dev"),
+                                           label_list, t.metric, args, out, log=lambda s: None)
+        finetuned = str(out / "best")
+    import torch
+
+    dev_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                              "cpu" if device == "auto" else device)
+    if do_eval and name != "ax":
+        scores = {}
+        for label, ckpt_dir in (("best_dev", out / "best"), ("last", out / "last")) if do_train else \
+                (("model", Path(finetuned)),):
+            clf = AlbertForSequenceClassification.from_pretrained(ckpt_dir).to(dev_device)
+            for split in ("dev", *[s for s in t.extra_eval if s.startswith("dev")]):
+                ex = read_split(t, data_dir, split)
+                ids, types, labels = encode_examples(tok, ex, {n: i for i, n in enumerate(label_list)}
+                                                     if label_list else None, max_seq_length)
+                logits = predict(clf, ids, types, dev_device)
+                scores[f"{label}/{split}"] = M.compute(t.metric, to_predictions(logits, not label_list), labels)
+        report["eval"] = scores
+    if do_predict:
+        clf = AlbertForSequenceClassification.from_pretrained(finetuned).to(dev_device)
+        names = clf.config.id2label
+        for split, filename in SUBMISSION_NAMES[name].items():
+            ex = read_split(t, data_dir, split)
+            ids, types, _ = encode_examples(tok, ex, None, max_seq_length)
+            preds = to_predictions(predict(clf, ids, types, dev_device), not label_list)
+            lines = ["index\tprediction"] + [
+                f"{e.guid}\t{names[int(p)] if label_list else f'{float(p):.3f}'}" for e, p in zip(ex, preds)]
+            atomic_write_bytes(out / "submission" / filename, ("\n".join(lines) + "\n").encode())
+        report["submission"] = str(out / "submission")
+    atomic_write_bytes(out / "glue_results.json", json.dumps(report, indent=2, default=str).encode())
+    summary = {k: v for k, v in report.get("eval", {}).items()}
+    print(json.dumps({"task": name, "eval": summary, "output": str(out)}, indent=2))
+    return report

@@ -1,0 +1,68 @@
+"""Every GLUE task trains a few steps and evaluates from its original TSV files (tiny model); predictions are written
+as the leaderboard expects; the saved checkpoint carries the label names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification
+from litebert.finetune.glue import TASKS, glue
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("pre") / "model"
+    torch.manual_seed(0)
+    AlbertForPreTraining(AlbertConfig.from_preset("tiny", vocab_size=30000)).save_pretrained(d)
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "spiece.model")
+    return d
+
+
+@pytest.fixture(scope="module")
+def glue_dir(tmp_path_factory) -> Path:
+    """The distribution's layout: the real folders, and the MNLI/QQP format samples under their real names."""
+    d = tmp_path_factory.mktemp("glue")
+    for folder in ("CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI"):
+        (d / folder).symlink_to(DATA / "glue" / folder)
+    shutil.copytree(DATA / "glue" / "MNLI_sample", d / "MNLI")
+    shutil.copytree(DATA / "glue" / "QQP_sample", d / "QQP")
+    return d
+
+
+@pytest.mark.parametrize("task", ["cola", "sst-2", "mrpc", "sts-b", "rte", "wnli", "mnli", "qqp"])
+def test_every_task_trains_and_evaluates_from_its_tsv_files(tmp_path, pretrained, glue_dir, task):
+    steps = 4
+    report = glue(task=task, data_dir=str(glue_dir), model=str(pretrained), output=str(tmp_path),
+                  train_steps=steps, eval_every=2, batch_size=4, device="cpu", progress=False)
+    t = TASKS[task]
+    history = report["train"]["history"]
+    assert [h["step"] for h in history] == [2, 4]
+    keys = {"accuracy": {"accuracy"}, "f1_accuracy": {"f1", "accuracy"}, "mcc": {"mcc", "accuracy"},
+            "pearson_spearman": {"pearson", "spearmanr"}}[t.metric]
+    assert keys <= set(report["eval"]["best_dev/dev"]) and keys <= set(report["eval"]["last/dev"])
+    if task == "mnli":
+        assert "best_dev/dev_mismatched" in report["eval"]
+    saved = AlbertForSequenceClassification.from_pretrained(tmp_path / "best")
+    if t.labels:
+        assert list(saved.config.id2label.values()) == list(t.labels)
+    else:
+        assert saved.config.problem_type == "regression" and saved.config.num_labels == 1
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    assert "best_dev (selected on dev: optimistic)" in results and "last" in results
+
+
+def test_predict_writes_leaderboard_files(tmp_path, pretrained, glue_dir):
+    glue(task="mrpc", data_dir=str(glue_dir), model=str(pretrained), output=str(tmp_path), train_steps=2,
+         eval_every=2, batch_size=4, do_predict=True, device="cpu", progress=False)
+    lines = (tmp_path / "submission" / "MRPC.tsv").read_text().splitlines()
+    assert lines[0] == "index\tprediction" and len(lines) == 1 + 1725
+    assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
+    assert [line.split("\t")[0] for line in lines[1:4]] == ["0", "1", "2"]
