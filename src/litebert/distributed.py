@@ -26,12 +26,19 @@ class DistInfo:
         return self.rank == 0
 
 
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> cuda when a GPU is visible, else cpu; anything else as given ("cpu", "cuda", "cuda:1")."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the process group when torchrun started us; pick the device (cuda:LOCAL_RANK when there are GPUs)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
+    use_cuda = resolve_device(device).type == "cuda"
     dev = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(dev)

@@ -5,14 +5,19 @@ the ALBERT SQuAD 2.0 head with a no-answer threshold)."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from litebert import checkpoint as ckpt
+from litebert.distributed import resolve_device
+from litebert.textio import atomic_write_bytes
 from litebert.model import (AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForQuestionAnswering,
                             AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, mean_pool)
 from litebert.tokenizer import load_tokenizer
@@ -20,12 +25,6 @@ from litebert.tokenizer import load_tokenizer
 
 class PipelineError(ValueError):
     """Bad pipeline input (no [MASK] in a text, unknown target word, not a masked-LM checkpoint, ...)."""
-
-
-def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @dataclass
@@ -149,12 +148,10 @@ def _load(path: str, cls, tokenizer: str | None, device: str, allowed: tuple[str
     if allowed and arch and not arch.endswith(allowed):
         raise PipelineError(f"{directory}: a {arch} checkpoint cannot be used here (expected one saved from "
                             f"{' or '.join('*' + a for a in allowed)})")
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heads the pipeline does not use
         model = cls.from_pretrained(directory)
-    dev = _device(device)
+    dev = resolve_device(device)
     return model.eval().to(dev), load_tokenizer(tokenizer or directory), dev
 
 
@@ -220,8 +217,6 @@ class Embed:
         vectors = [v for _, v in out]
         if pooling == "tokens":
             return vectors
-        import numpy as np
-
         return np.stack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), np.float32)
 
 
@@ -244,27 +239,19 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         device: auto | cpu | cuda.
         batch_size: Texts per forward pass.
     """
-    import numpy as np
-
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
     vectors = Embed.from_pretrained(model, tokenizer, device, batch_size)(texts, pooling=pooling, normalize=normalize)
     if output and output.endswith(".npy"):
         if pooling == "tokens":
             raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
-        import io
-
         buf = io.BytesIO()
         np.save(buf, vectors)
-        from litebert.textio import atomic_write_bytes
-
         atomic_write_bytes(Path(output), buf.getvalue())
         print(f"{len(texts)} vectors of size {vectors.shape[1]} -> {output}", file=sys.stderr)
         return
     lines = "".join(json.dumps({"text": t, "embedding": np.asarray(v).round(6).tolist()}) + "\n"
                     for t, v in zip(texts, vectors))
     if output:
-        from litebert.textio import atomic_write_bytes
-
         atomic_write_bytes(Path(output), lines.encode())
     else:
         sys.stdout.write(lines)

@@ -15,11 +15,13 @@ import json
 import math
 import os
 import platform
+import queue
 import random
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +150,6 @@ class Prefetcher:
     """Builds the next micro-batches (collate + dynamic masking) on a thread while the model computes."""
 
     def __init__(self, it: BatchIterator, masker: DynamicMasker | None, seed: int, rank: int, accum: int):
-        import queue
-        import threading
-
         self.it, self.masker, self.seed, self.rank, self.accum = it, masker, seed, rank, accum
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
@@ -173,8 +172,6 @@ class Prefetcher:
             self._put((e, None))
 
     def _put(self, item) -> None:
-        import queue
-
         while not self._stop.is_set():  # never block forever once closed
             try:
                 self.queue.put(item, timeout=0.1)

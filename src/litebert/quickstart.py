@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from litebert.data.create import CreateOptions, create_pretraining_data
+from litebert.distributed import resolve_device
 from litebert.optim import OptimConfig
 from litebert.pipelines import FillMask
 from litebert.pretrain import DataArgs, ModelArgs, TrainArgs, pretrain
@@ -114,7 +115,7 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
         DataArgs(train_dir=str(data_dir), eval_holdout_shards=1),
         OptimConfig(name="torch_adamw", lr=1e-3, warmup_steps=min(100, max(steps // 10, 1))),
         TrainArgs(out_dir=str(out / "run"), global_batch_size=32, micro_batch_size=32, max_steps=steps,
-                  precision="fp32" if device == "cpu" else "bf16" if _has_cuda(device) else "fp32", device=device,
+                  precision="bf16" if resolve_device(device).type == "cuda" else "fp32", device=device,
                   log_every=10, eval_every=max(steps // 4, 1), eval_steps=10, save_every=0, keep_checkpoint_max=1,
                   seed=seed, resume=False),
     )
@@ -158,8 +159,3 @@ Next:
 """, file=sys.stdout)
     return result
 
-
-def _has_cuda(device: str) -> bool:
-    import torch
-
-    return device != "cpu" and torch.cuda.is_available()

@@ -208,8 +208,25 @@ def is_word_start_piece(piece: str) -> bool:
 # Encodings
 
 
+class _ModelInputs(Mapping[str, Any]):
+    """A read-only mapping of the three model inputs over a dataclass's fields, so ``model(**encoding)`` works."""
+
+    _KEYS = ("input_ids", "token_type_ids", "attention_mask")
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
+
+
 @dataclass
-class Encoding(Mapping[str, Any]):
+class Encoding(_ModelInputs):
     """One encoded text or text pair.
 
     Behaves as a read-only mapping of the model inputs (``input_ids``, ``token_type_ids``, ``attention_mask``), so
@@ -224,22 +241,9 @@ class Encoding(Mapping[str, Any]):
     """Per token, ``(start, end)`` character offsets into the original text of its segment (A or B); ``(0, 0)`` for
     special tokens and padding. ``None`` unless asked for."""
 
-    _KEYS = ("input_ids", "token_type_ids", "attention_mask")
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)
-
 
 @dataclass
-class BatchEncoding(Mapping[str, Any]):
+class BatchEncoding(_ModelInputs):
     """A batch of encodings: lists of lists, or ``(B, T)`` int64 arrays/tensors when ``return_tensors`` was given.
 
     Behaves as a read-only mapping of the model inputs, so ``model(**batch)`` works with ``return_tensors="pt"``.
@@ -250,19 +254,6 @@ class BatchEncoding(Mapping[str, Any]):
     attention_mask: Any
     offsets: list[list[tuple[int, int]]] | None = None
     """Per sequence and token, character offsets into the original texts (see :attr:`Encoding.offsets`)."""
-
-    _KEYS = ("input_ids", "token_type_ids", "attention_mask")
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._KEYS:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._KEYS)
-
-    def __len__(self) -> int:
-        return len(self._KEYS)
 
     @property
     def num_sequences(self) -> int:

@@ -170,6 +170,8 @@ class BatchIterator:
         self.data, self.batch_size, self.rank, self.world_size, self.seed = data, batch_size, rank, world_size, seed
         self.seq_length = seq_length or data.max_seq_length
         self.epoch, self.batch = 0, 0
+        self._order: tuple[int, np.ndarray, np.ndarray] | None = None  # (epoch, shard order, stream starts)
+        self._perms: dict[tuple[int, int], np.ndarray] = {}  # (epoch, shard) -> order inside the shard
         self.batches_per_epoch = len(data) // (batch_size * world_size)
         if self.batches_per_epoch == 0:
             raise DataError(f"{data.directory}: {len(data)} instances are fewer than one global batch "
@@ -184,10 +186,18 @@ class BatchIterator:
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
 
     def _epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(len(self.data.shards))
-        starts = np.concatenate([[0], np.cumsum(self.data.sizes[order])])
-        return order, starts
+        if self._order is None or self._order[0] != epoch:  # computed once per epoch, not per batch
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.data.shards))
+            self._order = (epoch, order, np.concatenate([[0], np.cumsum(self.data.sizes[order])]))
+        return self._order[1], self._order[2]
+
+    def _shard_permutation(self, epoch: int, shard: int) -> np.ndarray:
+        key = (epoch, shard)
+        if key not in self._perms:
+            if len(self._perms) >= 4:  # consecutive batches read one or two shards: keep a few, not all
+                self._perms.pop(next(iter(self._perms)))
+            self._perms[key] = np.random.default_rng([self.seed, epoch, shard]).permutation(int(self.data.sizes[shard]))
+        return self._perms[key]
 
     def _indices(self, epoch: int, batch: int) -> list[tuple[int, int]]:
         """(shard, local index) of this rank's batch `batch` of `epoch`."""
@@ -195,13 +205,10 @@ class BatchIterator:
         first = batch * self.batch_size * self.world_size
         stream = first + self.rank + self.world_size * np.arange(self.batch_size)
         out = []
-        cache: dict[int, np.ndarray] = {}
         for pos in stream.tolist():
             k = int(np.searchsorted(starts, pos, side="right") - 1)
             shard = int(order[k])
-            if shard not in cache:
-                cache[shard] = np.random.default_rng([self.seed, epoch, shard]).permutation(int(self.data.sizes[shard]))
-            out.append((shard, int(cache[shard][pos - starts[k]])))
+            out.append((shard, int(self._shard_permutation(epoch, shard)[pos - starts[k]])))
         return out
 
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:

@@ -10,6 +10,15 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
+from litebert.distributed import resolve_device
+from litebert.finetune import metrics as M
+from litebert.finetune.trainer import FinetuneArgs, encode_examples, predict, to_predictions, train_classifier
+from litebert.model import AlbertForSequenceClassification
+from litebert.textio import atomic_write_bytes
+from litebert.tokenizer import load_tokenizer
+
 
 class GlueDataError(ValueError):
     """A GLUE file is missing or malformed; the message names the file and line."""
@@ -185,12 +194,6 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         tokenizer: Tokenizer directory, when it is not saved with the model.
         progress: Show the progress bar.
     """
-    from litebert.finetune.trainer import FinetuneArgs, encode_examples, predict, to_predictions, train_classifier
-    from litebert.model import AlbertForSequenceClassification
-    from litebert.textio import atomic_write_bytes
-    from litebert.tokenizer import load_tokenizer
-    from litebert.finetune import metrics as M
-
     name = task.lower()
     if name not in TASKS:
         raise GlueDataError(f"unknown task {task!r}; one of {', '.join(TASKS)}")
@@ -199,20 +202,19 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
     out.mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(tokenizer or model)
     label_list = list(t.labels) if t.labels else None
+    label_to_id = {n: i for i, n in enumerate(label_list)} if label_list else None
     args = FinetuneArgs(lr=lr or t.lr, train_steps=train_steps or t.train_steps,
                         warmup_steps=t.warmup_steps if warmup_steps is None else warmup_steps,
                         batch_size=batch_size or t.batch_size, eval_every=eval_every or t.eval_every,
                         max_seq_length=max_seq_length, seed=seed, precision=precision, device=device,
                         progress=progress)
+    dev_device = resolve_device(device)
     report: dict = {"task": name}
     finetuned = model
     if do_train:
         if name == "ax":
             raise GlueDataError("ax has no training data: predict it with a model fine-tuned on mnli")
-        torch_seed = seed
-        import torch
-
-        torch.manual_seed(torch_seed)
+        torch.manual_seed(seed)  # the new classifier's initialisation
         clf = AlbertForSequenceClassification.from_pretrained(
             model, num_labels=len(label_list) if label_list else 1,
             id2label=dict(enumerate(label_list)) if label_list else {0: "score"},
@@ -220,19 +222,20 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         report["train"] = train_classifier(clf, tok, read_split(t, data_dir, "train"), read_split(t, data_dir, "dev"),
                                            label_list, t.metric, args, out, log=lambda s: None)
         finetuned = str(out / "best")
-    import torch
-
-    dev_device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                              "cpu" if device == "auto" else device)
     if do_eval and name != "ax":
+        extra = [s for s in t.extra_eval if s.startswith("dev")]
         scores = {}
-        for label, ckpt_dir in (("best_dev", out / "best"), ("last", out / "last")) if do_train else \
-                (("model", Path(finetuned)),):
+        if do_train:  # dev was scored during training, on exactly these weights: reuse, do not recompute
+            tr = report["train"]
+            for label, row in (("best_dev", tr["best_dev (selected on dev: optimistic)"]), ("last", tr["last"])):
+                scores[f"{label}/dev"] = {k: v for k, v in row.items() if k not in ("step", "train_loss")}
+            checkpoints, splits = (("best_dev", out / "best"), ("last", out / "last")), extra
+        else:
+            checkpoints, splits = (("model", Path(finetuned)),), ["dev", *extra]
+        for label, ckpt_dir in checkpoints if splits else ():
             clf = AlbertForSequenceClassification.from_pretrained(ckpt_dir).to(dev_device)
-            for split in ("dev", *[s for s in t.extra_eval if s.startswith("dev")]):
-                ex = read_split(t, data_dir, split)
-                ids, types, labels = encode_examples(tok, ex, {n: i for i, n in enumerate(label_list)}
-                                                     if label_list else None, max_seq_length)
+            for split in splits:
+                ids, types, labels = encode_examples(tok, read_split(t, data_dir, split), label_to_id, max_seq_length)
                 logits = predict(clf, ids, types, dev_device)
                 scores[f"{label}/{split}"] = M.compute(t.metric, to_predictions(logits, not label_list), labels)
         report["eval"] = scores
@@ -248,6 +251,5 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
             atomic_write_bytes(out / "submission" / filename, ("\n".join(lines) + "\n").encode())
         report["submission"] = str(out / "submission")
     atomic_write_bytes(out / "glue_results.json", json.dumps(report, indent=2, default=str).encode())
-    summary = {k: v for k, v in report.get("eval", {}).items()}
-    print(json.dumps({"task": name, "eval": summary, "output": str(out)}, indent=2))
+    print(json.dumps({"task": name, "eval": report.get("eval", {}), "output": str(out)}, indent=2))
     return report

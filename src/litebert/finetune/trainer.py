@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from litebert.distributed import resolve_device
 from litebert.finetune import metrics as M
 from litebert.model import AlbertForSequenceClassification
 from litebert.optim import OptimConfig, build_optimizer, learning_rate, set_learning_rate
@@ -102,8 +103,7 @@ def train_classifier(model: AlbertForSequenceClassification, tokenizer, train, d
     return {"best": {...}, "last": {...}} with the step and dev metrics of each, labelled as such."""
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     model.to(device).train()
     label_to_id = {name: i for i, name in enumerate(label_list)} if label_list else None
     tr_ids, tr_types, tr_labels = encode_examples(tokenizer, train, label_to_id, args.max_seq_length)
