@@ -66,3 +66,20 @@ def test_predict_writes_leaderboard_files(tmp_path, pretrained, glue_dir):
     assert lines[0] == "index\tprediction" and len(lines) == 1 + 1725
     assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
     assert [line.split("\t")[0] for line in lines[1:4]] == ["0", "1", "2"]
+
+
+def test_eval_only_scores_a_finetuned_checkpoint_on_qnli_dev(tmp_path, pretrained):
+    """QNLI ships dev only here: --do_train false scores a fine-tuned checkpoint on the real dev file."""
+    clf_dir = tmp_path / "clf"
+    torch.manual_seed(0)
+    config = AlbertConfig.from_preset("tiny", vocab_size=30000, num_labels=2,
+                                      id2label={0: "entailment", 1: "not_entailment"})
+    AlbertForSequenceClassification(config).save_pretrained(clf_dir)
+    shutil.copy(pretrained / "spiece.model", clf_dir / "spiece.model")
+    glue_dir = tmp_path / "glue"
+    glue_dir.mkdir()
+    (glue_dir / "QNLI").symlink_to(DATA / "glue" / "QNLI")
+    report = glue(task="qnli", data_dir=str(glue_dir), model=str(clf_dir), output=str(tmp_path / "out"),
+                  do_train=False, device="cpu", progress=False)
+    acc = report["eval"]["model/dev"]["accuracy"]
+    assert 0.3 < acc < 0.7  # an untrained classifier on a balanced dev set of 5,463 pairs

@@ -19,7 +19,9 @@ from litebert.config import ConfigError
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
 from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
+from litebert.finetune.custom import FinetuneDataError, finetune
 from litebert.finetune.glue import GlueDataError, glue
+from litebert.finetune.trainer import FinetuneError
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
 from litebert.quickstart import quickstart
@@ -37,6 +39,7 @@ COMMANDS: dict[str, Any] = {
     "choose": choose,
     "answer": answer,
     "glue": glue,
+    "finetune": finetune,
     "quickstart": quickstart,
 }
 
@@ -54,6 +57,8 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     PlotError,
     PipelineError,
     GlueDataError,
+    FinetuneDataError,
+    FinetuneError,
 )
 
 # Options of jsonargparse itself, never list-valued.

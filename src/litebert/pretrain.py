@@ -14,12 +14,10 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import queue
 import random
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -32,9 +30,9 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-import litebert
 from litebert import checkpoint as ckpt
 from litebert import distributed as D
+from litebert import training as T
 from litebert.config import AlbertConfig
 from litebert.data.create import vocab_from_manifest
 from litebert.data.instances import MaskingOptions
@@ -105,8 +103,7 @@ class TrainArgs:
     progress: bool = True
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"train.precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        T.check_precision(self.precision, "train.precision")
         if self.on_nonfinite not in ("stop", "skip"):
             raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
 
@@ -137,13 +134,6 @@ def init_from_checkpoint(model: AlbertForPreTraining, args: ModelArgs, log) -> N
         missing = [k for k in missing if not re.match(r"albert\.encoder\.groups\.\d+\.", k)]
     log(f"initialised from {directory}" + (f"; newly initialised: {missing}" if missing else "")
         + (f"; unused: {unexpected}" if unexpected else ""))
-
-
-def _autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 class Prefetcher:
@@ -208,20 +198,6 @@ def latest_checkpoint(out_dir: Path, world_size: int) -> Path | None:
         if all(f.is_file() for f in needed):
             return d
     return None
-
-
-def _rng_state(device: torch.device) -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict, device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -294,13 +270,7 @@ class Pretrainer:
         resolved = {"model": dataclasses.asdict(self.margs), "data": dataclasses.asdict(self.dargs),
                     "optim": dataclasses.asdict(self.oargs), "train": dataclasses.asdict(self.targs)}
         ckpt.atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False).encode())
-        commit = None
-        with contextlib.suppress(Exception):
-            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                    text=True, timeout=5).stdout.strip() or None
-        info = {"litebert": litebert.__version__, "torch": torch.__version__, "numpy": np.__version__,
-                "python": platform.python_version(), "git_commit": commit, "world_size": self.info.world_size,
-                "device": str(self.info.device),
+        info = {**T.versions(), "world_size": self.info.world_size, "device": str(self.info.device),
                 "gpu": torch.cuda.get_device_name(self.info.device) if self.info.device.type == "cuda" else None,
                 "accumulation_steps": self.accum, "model_config": self.config.to_dict(),
                 "parameters": self.model.num_parameters(), "resumed_from": str(self.resumed_from or ""),
@@ -308,7 +278,7 @@ class Pretrainer:
         ckpt.atomic_write_bytes(self.out / "run_info.json", json.dumps(info, indent=2).encode())
         self.log(f"{self.model.num_parameters():,} parameters, world size {self.info.world_size}, "
                  f"{self.accum} accumulation step(s), {self.info.device}, torch {torch.__version__}, "
-                 f"git {commit and commit[:10]}; config in {self.out / 'config.yaml'}")
+                 f"git {(info['git_commit'] or '')[:10]}; config in {self.out / 'config.yaml'}")
 
     # -- checkpoints ------------------------------------------------------------------------------------------------
     def _save(self) -> None:
@@ -324,7 +294,7 @@ class Pretrainer:
                      "data": self.iterator_state, "best": self.best, "skipped": self.skipped}
             torch.save(state, tmp / "train_state.pt")
         D.barrier()
-        torch.save(_rng_state(self.info.device), tmp / f"rng_rank{self.info.rank}.pt")
+        torch.save(T.rng_state(self.info.device), tmp / f"rng_rank{self.info.rank}.pt")
         D.barrier()
         if self.info.is_main:
             for f in tmp.iterdir():
@@ -350,22 +320,18 @@ class Pretrainer:
         self.scaler.load_state_dict(state["scaler"])
         self.iterator.load_state_dict(state["data"])
         self.step, self.best, self.skipped = state["step"], state["best"], state["skipped"]
-        _set_rng_state(torch.load(directory / f"rng_rank{self.info.rank}.pt", weights_only=True), self.info.device)
+        T.set_rng_state(torch.load(directory / f"rng_rank{self.info.rank}.pt", weights_only=True), self.info.device)
         self.resumed_from = directory
         self.log(f"resumed from {directory} at step {self.step}")
 
     def _save_best(self, metrics: dict) -> None:
         if not self.info.is_main:
             return
-        best, tmp, old = self.out / "best", self.out / ".best.tmp", self.out / ".best.old"
+        tmp = self.out / ".best.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         self.model.save_pretrained(tmp)
         ckpt.atomic_write_bytes(tmp / "eval_results.json", json.dumps({"step": self.step, **metrics}, indent=2).encode())
-        shutil.rmtree(old, ignore_errors=True)
-        if best.exists():
-            os.replace(best, old)
-        os.replace(tmp, best)
-        shutil.rmtree(old, ignore_errors=True)
+        T.replace_dir(tmp, self.out / "best")
 
     # -- one step ---------------------------------------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
@@ -384,7 +350,7 @@ class Pretrainer:
             last = k == len(micro) - 1
             sync = contextlib.nullcontext() if (last or world == 1) else self.ddp.no_sync()
             with sync:
-                with _autocast(self.targs.precision, self.info.device):
+                with T.autocast(self.targs.precision, self.info.device):
                     out = self.forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
                                        masked_positions=b["masked_positions"])
                 mlm = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten(),
@@ -434,7 +400,7 @@ class Pretrainer:
             if self.eval_masker is not None:
                 batch = self.eval_masker(batch, rng=np.random.default_rng([0, self.info.rank, i]))
             b = self._to_device(batch)
-            with _autocast(self.targs.precision, self.info.device):
+            with T.autocast(self.targs.precision, self.info.device):
                 out = self.model(b["input_ids"], b["attention_mask"], b["token_type_ids"],
                                  masked_positions=b["masked_positions"])
             labels = b["masked_labels"]
@@ -479,6 +445,7 @@ class Pretrainer:
 
             bar = tqdm(total=t.max_steps, initial=self.step, desc="pretrain", dynamic_ncols=True, unit="step")
         last_eval: dict = {}
+        last_eval_step = -1
         last_rate: dict = {}  # the latest throughput row, shown on the progress bar between log steps
         window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
         try:
@@ -504,6 +471,7 @@ class Pretrainer:
                     window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
                 if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.max_steps):
                     last_eval = self.evaluate()
+                    last_eval_step = self.step
                     row.update({f"eval/{k}": v for k, v in last_eval.items()})
                     if self.best is None or last_eval["masked_lm_accuracy"] > self.best["masked_lm_accuracy"]:
                         self.best = {"step": self.step, **last_eval}
@@ -511,7 +479,9 @@ class Pretrainer:
                 if self.info.is_main:
                     with open(metrics_path, "a") as f:
                         f.write(json.dumps(row) + "\n")
-                    if writer is not None:
+                    # TensorBoard on log and eval steps only (metrics.jsonl keeps every step): ~1 ms per step of
+                    # scalars is 2% of a tiny model's CPU step, for curves nobody reads at that resolution
+                    if writer is not None and ("seq_per_s" in row or last_eval_step == self.step):
                         for k, v in row.items():
                             if isinstance(v, (int, float)) and k != "step":
                                 writer.add_scalar(k if "/" in k else f"train/{k}", v, self.step)

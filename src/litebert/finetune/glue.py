@@ -10,11 +10,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
-from litebert.distributed import resolve_device
-from litebert.finetune import metrics as M
-from litebert.finetune.trainer import FinetuneArgs, encode_examples, predict, to_predictions, train_classifier
+from litebert import distributed as D
+from litebert.finetune import sequence as S
+from litebert.finetune.trainer import FinetuneArgs, finetune_loop, predict_logits, summarize_seeds
 from litebert.model import AlbertForSequenceClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -166,13 +164,14 @@ SUBMISSION_NAMES = {"cola": {"test": "CoLA.tsv"}, "sst-2": {"test": "SST-2.tsv"}
 
 def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = True, do_eval: bool = True,
          do_predict: bool = False, lr: float | None = None, train_steps: int | None = None,
-         warmup_steps: int | None = None, batch_size: int | None = None, eval_every: int | None = None,
-         max_seq_length: int = 128, seed: int = 12345, precision: str = "fp32", device: str = "auto",
-         tokenizer: str | None = None, progress: bool = True) -> dict:
+         warmup_steps: int | None = None, batch_size: int | None = None, micro_batch_size: int | None = None,
+         eval_every: int | None = None, max_seq_length: int = 128, seed: int = 12345, seeds: int = 1,
+         precision: str = "fp32", device: str = "auto", tokenizer: str | None = None, resume: bool = True,
+         from_scratch: bool = False, progress: bool = True) -> dict:
     """Fine-tune and evaluate on a GLUE task from the distribution's TSV files; write leaderboard prediction files.
 
     Example:
-        litebert glue --task rte --data_dir glue_data/ --model runs/albert-base/best --output runs/rte
+        litebert glue --task rte --data_dir glue_data/ --model runs/albert-base/best --output runs/rte --seeds 5
 
     Args:
         task: cola | sst-2 | mrpc | sts-b | qqp | mnli | qnli | rte | wnli | ax (ax: predict with an MNLI model).
@@ -185,71 +184,105 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         lr: Learning rate (default: the task's run_glue.sh value).
         train_steps: Optimizer steps (default: the task's).
         warmup_steps: Warmup steps (default: the task's).
-        batch_size: Examples per step (default: the task's).
+        batch_size: Examples per optimizer step over all ranks (default: the task's).
+        micro_batch_size: Examples per forward pass per rank (gradient accumulation when smaller).
         eval_every: Steps between dev evaluations (default: the task's).
         max_seq_length: Tokens per example; batches are padded only to their longest example.
         seed: Seed of the classifier init and the data order.
-        precision: fp32 | bf16.
-        device: auto | cpu | cuda.
+        seeds: Train this many seeds (seed, seed+1, ...) into OUTPUT/seed_S and report mean and spread.
+        precision: fp32 | bf16 | fp16.
+        device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
+        resume: Continue an interrupted run from OUTPUT/checkpoint.
+        from_scratch: Ignore the model's weights: same architecture, random initialisation (the no-pretraining
+            baseline).
         progress: Show the progress bar.
     """
     name = task.lower()
     if name not in TASKS:
         raise GlueDataError(f"unknown task {task!r}; one of {', '.join(TASKS)}")
+    if seeds < 1:
+        raise GlueDataError(f"--seeds must be at least 1, got {seeds}")
     t = TASKS[name]
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(tokenizer or model)
     label_list = list(t.labels) if t.labels else None
-    label_to_id = {n: i for i, n in enumerate(label_list)} if label_list else None
-    args = FinetuneArgs(lr=lr or t.lr, train_steps=train_steps or t.train_steps,
-                        warmup_steps=t.warmup_steps if warmup_steps is None else warmup_steps,
-                        batch_size=batch_size or t.batch_size, eval_every=eval_every or t.eval_every,
-                        max_seq_length=max_seq_length, seed=seed, precision=precision, device=device,
-                        progress=progress)
-    dev_device = resolve_device(device)
+    problem = "single_label" if label_list else "regression"
+    info = D.init_distributed(device)
+
+    def load(split: str):
+        ex = read_split(t, data_dir, split)
+        labels = [label_list.index(e.label) if label_list else float(e.label) for e in ex] if ex[0].label else None
+        return ex, S.encode(tok, [e.text_a for e in ex], [e.text_b for e in ex] if ex[0].text_b is not None else None,
+                            labels, max_seq_length)
+
     report: dict = {"task": name}
-    finetuned = model
+    runs = [(seed + k, out / f"seed_{seed + k}" if seeds > 1 else out) for k in range(seeds)]
     if do_train:
         if name == "ax":
             raise GlueDataError("ax has no training data: predict it with a model fine-tuned on mnli")
-        torch.manual_seed(seed)  # the new classifier's initialisation
-        clf = AlbertForSequenceClassification.from_pretrained(
-            model, num_labels=len(label_list) if label_list else 1,
-            id2label=dict(enumerate(label_list)) if label_list else {0: "score"},
-            problem_type="single_label_classification" if label_list else "regression")
-        report["train"] = train_classifier(clf, tok, read_split(t, data_dir, "train"), read_split(t, data_dir, "dev"),
-                                           label_list, t.metric, args, out, log=lambda s: None)
-        finetuned = str(out / "best")
+        _, train = load("train")
+        _, dev = load("dev")
+        chance, majority = S.chance_levels(problem, train.labels, dev.labels)
+        trained = []
+        for s, run_dir in runs:
+            args = FinetuneArgs(lr=lr or t.lr, train_steps=train_steps or t.train_steps,
+                                warmup_steps=t.warmup_steps if warmup_steps is None else warmup_steps,
+                                batch_size=batch_size or t.batch_size, micro_batch_size=micro_batch_size,
+                                eval_every=eval_every or t.eval_every, max_seq_length=max_seq_length, seed=s,
+                                precision=precision, device=device, resume=resume, progress=progress)
+            clf = S.new_classifier(model, problem, label_list, s, from_scratch)
+            evaluate = S.evaluator(dev, problem, info.device, t.metric, precision)
+            trained.append(finetune_loop(clf, train, evaluate, args, run_dir, save=_saver(tok),
+                                         chance_loss=chance, majority_accuracy=majority, log=lambda m: None))
+        if not info.is_main:
+            D.teardown()
+            return report
+        report["train"] = trained[0] if seeds == 1 else {"seeds": trained, "summary": summarize_seeds(trained)}
+    elif not info.is_main:
+        D.teardown()
+        return report
+    finetuned = [str(d / "best") for _, d in runs] if do_train else [model]
     if do_eval and name != "ax":
         extra = [s for s in t.extra_eval if s.startswith("dev")]
         scores = {}
-        if do_train:  # dev was scored during training, on exactly these weights: reuse, do not recompute
-            tr = report["train"]
-            for label, row in (("best_dev", tr["best_dev (selected on dev: optimistic)"]), ("last", tr["last"])):
-                scores[f"{label}/dev"] = {k: v for k, v in row.items() if k not in ("step", "train_loss")}
-            checkpoints, splits = (("best_dev", out / "best"), ("last", out / "last")), extra
-        else:
-            checkpoints, splits = (("model", Path(finetuned)),), ["dev", *extra]
-        for label, ckpt_dir in checkpoints if splits else ():
-            clf = AlbertForSequenceClassification.from_pretrained(ckpt_dir).to(dev_device)
-            for split in splits:
-                ids, types, labels = encode_examples(tok, read_split(t, data_dir, split), label_to_id, max_seq_length)
-                logits = predict(clf, ids, types, dev_device)
-                scores[f"{label}/{split}"] = M.compute(t.metric, to_predictions(logits, not label_list), labels)
+        for k, (s, run_dir) in enumerate(runs if do_train else runs[:1]):
+            prefix = f"seed_{s}/" if seeds > 1 and do_train else ""
+            if do_train:  # dev was scored during training, on exactly these weights: reuse, do not recompute
+                tr = trained[k]
+                for label, row in (("best_dev", tr["best_dev (selected on dev: optimistic)"]), ("last", tr["last"])):
+                    scores[f"{prefix}{label}/dev"] = {k2: v for k2, v in row.items() if k2 not in ("step", "train_loss")}
+                checkpoints, splits = (("best_dev", run_dir / "best"), ("last", run_dir / "last")), extra
+            else:
+                checkpoints, splits = (("model", Path(model)),), ["dev", *extra]
+            for label, ckpt_dir in checkpoints if splits else ():
+                clf = AlbertForSequenceClassification.from_pretrained(ckpt_dir).to(info.device)
+                for split in splits:
+                    _, data = load(split)
+                    scores[f"{prefix}{label}/{split}"] = S.score(problem, predict_logits(clf, data, info.device),
+                                                                 data.labels, t.metric)
         report["eval"] = scores
+        if seeds > 1 and do_train:
+            report["eval_summary"] = report["train"]["summary"]
     if do_predict:
-        clf = AlbertForSequenceClassification.from_pretrained(finetuned).to(dev_device)
+        clf = AlbertForSequenceClassification.from_pretrained(finetuned[0]).to(info.device)
         names = clf.config.id2label
         for split, filename in SUBMISSION_NAMES[name].items():
-            ex = read_split(t, data_dir, split)
-            ids, types, _ = encode_examples(tok, ex, None, max_seq_length)
-            preds = to_predictions(predict(clf, ids, types, dev_device), not label_list)
+            ex, data = load(split)
+            preds = S.predictions(problem, predict_logits(clf, data, info.device))
             lines = ["index\tprediction"] + [
                 f"{e.guid}\t{names[int(p)] if label_list else f'{float(p):.3f}'}" for e, p in zip(ex, preds)]
             atomic_write_bytes(out / "submission" / filename, ("\n".join(lines) + "\n").encode())
-        report["submission"] = str(out / "submission")
+        report["submission"] = str(out / "submission") + (f" (from {finetuned[0]})" if seeds > 1 else "")
     atomic_write_bytes(out / "glue_results.json", json.dumps(report, indent=2, default=str).encode())
-    print(json.dumps({"task": name, "eval": report.get("eval", {}), "output": str(out)}, indent=2))
+    shown = report.get("eval_summary") or report.get("eval", {})
+    print(json.dumps({"task": name, "eval": shown, "output": str(out)}, indent=2))
+    D.teardown()
     return report
+
+
+def _saver(tokenizer):
+    def save(model, directory: Path) -> None:
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+    return save

@@ -1,25 +1,38 @@
-"""The fine-tuning loop for sequence classification/regression: the original's AdamW (no bias correction) with
-linear warmup and polynomial decay, gradient clipping at 1.0, dynamic padding with length-grouped batches, evaluation
-every N steps, the best-dev and the last checkpoint kept and reported apart, and early-divergence detection."""
+"""The one fine-tuning loop behind GLUE, custom classification/regression/tagging (and SQuAD/RACE): the original's
+AdamW (no bias correction) with linear warmup and polynomial decay, clipping at global norm 1.0, gradient accumulation,
+fp32/bf16/fp16, torchrun data parallelism, length-grouped dynamic padding, evaluation every N steps with the best-dev
+and the last checkpoint kept and reported apart, exact resume from OUTPUT/checkpoint, a progress bar, metrics.jsonl,
+and early-divergence detection (a NaN loss stops the run naming the step; a loss stuck at chance is reported).
+
+A task hands the loop a `TrainSet` (lengths for batching, `units` for exact loss weighting, `collate` to tensors) and an
+`evaluate(model) -> metrics` function whose "main" entry picks the best checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from litebert.distributed import resolve_device
-from litebert.finetune import metrics as M
-from litebert.model import AlbertForSequenceClassification
+from litebert import checkpoint as ckpt
+from litebert import distributed as D
+from litebert import training as T
 from litebert.optim import OptimConfig, build_optimizer, learning_rate, set_learning_rate
 from litebert.textio import atomic_write_bytes
+
+
+class FinetuneError(RuntimeError):
+    """The run cannot go on (non-finite loss, a checkpoint from different settings); the message says what to do."""
 
 
 @dataclass
@@ -28,6 +41,9 @@ class FinetuneArgs:
     train_steps: int = 800
     warmup_steps: int = 200
     batch_size: int = 32
+    """Examples per optimizer step, over all ranks (= micro batch x accumulation x world size)."""
+    micro_batch_size: int | None = None
+    """Examples per forward pass on one rank; smaller than batch_size / world size means gradient accumulation."""
     eval_every: int = 100
     max_seq_length: int = 128
     """Tokens per example; batches are padded only to their longest example (never to this length)."""
@@ -37,22 +53,68 @@ class FinetuneArgs:
     weight_decay: float = 0.01
     clip_grad_norm: float = 1.0
     precision: str = "fp32"
+    """fp32 | bf16 (autocast) | fp16 (autocast + gradient scaler)."""
     device: str = "auto"
+    resume: bool = True
+    """Continue from OUTPUT/checkpoint (written at every evaluation) when it exists."""
+    log_every: int = 10
     progress: bool = True
 
-
-def encode_examples(tokenizer, examples, label_to_id: dict[str, int] | None, max_seq_length: int):
-    """Token ids per example (no padding) and label ids/values."""
-    enc = tokenizer.encode_batch([e.text_a for e in examples],
-                                 [e.text_b for e in examples] if examples[0].text_b is not None else None,
-                                 truncation=True, max_length=max_seq_length)
-    labels = None
-    if examples[0].label is not None:
-        labels = [label_to_id[e.label] if label_to_id else float(e.label) for e in examples]
-    return list(enc["input_ids"]), list(enc["token_type_ids"]), labels
+    def __post_init__(self):
+        if self.precision not in T.PRECISIONS:
+            raise FinetuneError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if min(self.batch_size, self.train_steps, self.eval_every, self.log_every, self.micro_batch_size or 1) < 1:
+            raise FinetuneError("batch_size, micro_batch_size, train_steps, eval_every and log_every must be positive")
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random, window: int = 50) -> list[list[int]]:
+class TrainSet(Protocol):
+    lengths: Sequence[int]
+
+    def units(self, rows: Sequence[int]) -> int:
+        """What the model's mean loss averages over in these rows (examples, or labelled tokens)."""
+
+    def collate(self, rows: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
+        """Model keyword arguments, labels included."""
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int = 0) -> torch.Tensor:
+    """(N, longest) long tensor."""
+    out = torch.full((len(seqs), max(len(s) for s in seqs)), value, dtype=torch.long)
+    for k, s in enumerate(seqs):
+        out[k, :len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return out
+
+
+@dataclass
+class SequenceSet:
+    """Encoded sentence (pair) examples for sequence classification, multi-label classification or regression."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: list | None = None  # int class ids, floats (regression) or multi-hot float lists
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(x) for x in self.input_ids]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def units(self, rows: Sequence[int]) -> int:
+        return len(rows)
+
+    def collate(self, rows: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
+        x = pad([self.input_ids[r] for r in rows])
+        batch = {"input_ids": x, "attention_mask": pad([[1] * len(self.input_ids[r]) for r in rows]),
+                 "token_type_ids": pad([self.token_type_ids[r] for r in rows])}
+        if self.labels is not None:
+            ys = [self.labels[r] for r in rows]
+            batch["labels"] = torch.tensor(ys, dtype=torch.long if isinstance(ys[0], int) else torch.float32)
+        return {k: v.to(device) for k, v in batch.items()}
+
+
+def length_grouped_batches(lengths: Sequence[int], batch_size: int, rng: random.Random,
+                           window: int = 50) -> list[list[int]]:
     """Shuffle, sort by length inside windows of `window` batches, cut into batches, shuffle the batches: every
     batch holds similar lengths (little padding) while the order stays random."""
     idx = list(range(len(lengths)))
@@ -66,122 +128,259 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Rand
     return batches
 
 
-def collate(ids, types, rows: list[int], device: torch.device):
-    T = max(len(ids[r]) for r in rows)
-    x = torch.zeros(len(rows), T, dtype=torch.long)
-    t = torch.zeros_like(x)
-    m = torch.zeros_like(x)
-    for k, r in enumerate(rows):
-        n = len(ids[r])
-        x[k, :n] = torch.tensor(ids[r])
-        t[k, :n] = torch.tensor(types[r])
-        m[k, :n] = 1
-    return x.to(device), m.to(device), t.to(device)
+class BatchOrder:
+    """The global batches of every epoch, a pure function of (seed, epoch): every rank computes the same ones, and
+    a position (epoch, index) is all a checkpoint needs to resume the data order exactly. Batches smaller than the
+    world size (an epoch's remainder) are dropped so that every rank has at least one example."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, world_size: int):
+        if len(lengths) < max(world_size, 1):
+            raise FinetuneError(f"{len(lengths)} training examples for {world_size} ranks")
+        self.lengths, self.batch_size, self.seed, self.world = lengths, batch_size, seed, world_size
+        self.epoch, self.index, self._batches = 0, 0, None
+
+    def _epoch_batches(self) -> list[list[int]]:
+        if self._batches is None:
+            rng = random.Random(self.seed * 1_000_003 + self.epoch)
+            self._batches = [b for b in length_grouped_batches(self.lengths, self.batch_size, rng)
+                             if len(b) >= self.world]
+        return self._batches
+
+    def next(self) -> list[int]:
+        if self.index >= len(self._epoch_batches()):
+            self.epoch, self.index, self._batches = self.epoch + 1, 0, None
+        batch = self._epoch_batches()[self.index]
+        self.index += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index, self._batches = state["epoch"], state["index"], None
 
 
-@torch.no_grad()
-def predict(model, ids, types, device, batch_size: int = 64) -> np.ndarray:
-    """Logits (N, num_labels) in input order, batches grouped by length."""
-    model.eval()
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float32)
-    for k in range(0, len(order), batch_size):
-        rows = order[k:k + batch_size]
-        x, m, t = collate(ids, types, rows, device)
-        out[rows] = model(x, m, t).logits.float().cpu().numpy()
-    model.train()
-    return out
+# the settings a resumed run must share with the run that wrote the checkpoint
+_RESUME_KEYS = ("lr", "train_steps", "warmup_steps", "batch_size", "seed", "optimizer", "weight_decay", "precision")
 
 
-def to_predictions(logits: np.ndarray, regression: bool) -> np.ndarray:
-    return logits[:, 0] if regression else logits.argmax(-1)
+def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[torch.nn.Module], dict],
+                  args: FinetuneArgs, output: Path, save: Callable[[torch.nn.Module, Path], None] | None = None,
+                  chance_loss: float | None = None, majority_accuracy: float | None = None,
+                  log: Callable[[str], None] | None = None) -> dict:
+    """Train `model` on `train`; evaluate every `eval_every` steps on rank 0; keep OUTPUT/best (by metrics["main"]),
+    OUTPUT/last and OUTPUT/checkpoint (resume state). Returns the report written to OUTPUT/eval_results.json: the
+    best-dev and the last checkpoint's metrics, labelled apart, the history, throughput and divergence warnings.
 
-
-def train_classifier(model: AlbertForSequenceClassification, tokenizer, train, dev, label_list: list[str] | None,
-                     metric: str, args: FinetuneArgs, output: Path, log=print) -> dict:
-    """Fine-tune; evaluate on dev every eval_every steps; save OUTPUT/best and OUTPUT/last (HF layout + tokenizer);
-    return {"best": {...}, "last": {...}} with the step and dev metrics of each, labelled as such."""
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
-    device = resolve_device(args.device)
-    model.to(device).train()
-    label_to_id = {name: i for i, name in enumerate(label_list)} if label_list else None
-    tr_ids, tr_types, tr_labels = encode_examples(tokenizer, train, label_to_id, args.max_seq_length)
-    dv_ids, dv_types, dv_labels = encode_examples(tokenizer, dev, label_to_id, args.max_seq_length)
-    regression = label_list is None
+    `save(model, dir)` writes a servable checkpoint (model + tokenizer); `chance_loss` and `majority_accuracy`, when
+    given, turn a loss that never leaves chance, or a dev accuracy at the majority rate, into warnings."""
+    info = D.init_distributed(args.device)
+    device = info.device
+    output = Path(output)
+    log = log or (lambda s: print(f"[litebert finetune] {s}", file=sys.stderr, flush=True))
+    say = log if info.is_main else (lambda s: None)
+    save = save or (lambda m, d: m.save_pretrained(d))
+    per_rank = -(-args.batch_size // info.world_size)
+    micro = min(args.micro_batch_size or per_rank, per_rank)
     opt_cfg = OptimConfig(name=args.optimizer, lr=args.lr, warmup_steps=args.warmup_steps,
                           weight_decay=args.weight_decay, clip_grad_norm=args.clip_grad_norm)
+    model.to(device).train()
     optimizer = build_optimizer(model, opt_cfg)
-    lengths = [len(x) for x in tr_ids]
-    batches: list[list[int]] = []
-    history, best, losses = [], None, []
+    scaler = T.grad_scaler(args.precision, device)
+    order = BatchOrder(train.lengths, args.batch_size, args.seed, info.world_size)
+    torch.manual_seed(args.seed + info.rank)  # dropout streams differ per rank
+    random.seed(args.seed + info.rank)
+    step, history, best, losses, skipped, elapsed, seen_tokens = 0, [], None, [], 0, 0.0, 0
+    state_dir = output / "checkpoint"
+    if args.resume and (state_dir / "train_state.pt").is_file() and \
+            (state_dir / f"rng_rank{info.rank}.pt").is_file():
+        state = torch.load(state_dir / "train_state.pt", map_location="cpu", weights_only=True)
+        differ = {k: (state["args"][k], getattr(args, k)) for k in _RESUME_KEYS if state["args"].get(k) != getattr(args, k)}
+        if differ:
+            raise FinetuneError(f"{state_dir} was written with other settings ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
+                                f"use another --output, delete it, or pass --resume false")
+        missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(state_dir), source=str(state_dir))
+        if missing or unexpected:
+            raise FinetuneError(f"{state_dir}: checkpoint does not match the model (missing {missing}, unexpected {unexpected})")
+        model.to(device)
+        optimizer = build_optimizer(model, opt_cfg)
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        order.load_state_dict(state["order"])
+        step, history, best, losses, skipped = state["step"], state["history"], state["best"], state["losses"], state["skipped"]
+        elapsed, seen_tokens = state["elapsed"], state["seen_tokens"]
+        T.set_rng_state(torch.load(state_dir / f"rng_rank{info.rank}.pt", weights_only=True), device)
+        say(f"resumed from {state_dir} at step {step}")
+    ddp = D.wrap_model(model, info)
+    if info.is_main:
+        output.mkdir(parents=True, exist_ok=True)
+        T.write_json(output / "run_info.json", {**T.versions(), "args": asdict(args), "world_size": info.world_size,
+                                                "device": str(device), "micro_batch_size": micro,
+                                                "train_examples": len(train.lengths), "resumed_at_step": step})
+    metrics_path = output / "metrics.jsonl"
+    if info.is_main and step == 0:
+        metrics_path.unlink(missing_ok=True)
+    elif info.is_main and metrics_path.exists():  # drop rows logged after the checkpoint
+        rows = [r for r in metrics_path.read_text().splitlines() if r and json.loads(r)["step"] <= step]
+        atomic_write_bytes(metrics_path, "".join(r + "\n" for r in rows).encode())
     bar = None
-    if args.progress:
+    if args.progress and info.is_main:
         from tqdm import tqdm
 
-        bar = tqdm(total=args.train_steps, desc="finetune", dynamic_ncols=True, unit="step", file=sys.stderr)
-    t0, seen_tokens = time.perf_counter(), 0
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16" else None
-    for step in range(args.train_steps):
-        if not batches:
-            batches = length_grouped_batches(lengths, args.batch_size, rng)
-        rows = batches.pop()
-        x, m, t = collate(tr_ids, tr_types, rows, device)
-        y = torch.tensor([tr_labels[r] for r in rows], dtype=torch.float32 if regression else torch.long,
-                         device=device)
-        set_learning_rate(optimizer, learning_rate(step, args.train_steps, opt_cfg))
-        if autocast is not None:
-            with autocast:
-                loss = model(x, m, t, labels=y).loss
-        else:
-            loss = model(x, m, t, labels=y).loss
-        if not math.isfinite(loss.item()):
-            raise RuntimeError(f"non-finite training loss at step {step} (lr {args.lr}); lower the learning rate")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        seen_tokens += int(m.sum())
+        bar = tqdm(total=args.train_steps, initial=step, desc="finetune", dynamic_ncols=True, unit="step", file=sys.stderr)
+    window_t, window_ex = time.perf_counter(), 0
+    t_start = time.perf_counter() - elapsed
+    try:
+        while step < args.train_steps:
+            rows = order.next()
+            total_units = train.units(rows)
+            mine = rows[info.rank::info.world_size]
+            chunks = [mine[k:k + micro] for k in range(0, len(mine), micro)]
+            lr = learning_rate(step, args.train_steps, opt_cfg)
+            set_learning_rate(optimizer, lr)
+            loss_sum = torch.zeros((), device=device)
+            for k, chunk in enumerate(chunks):
+                batch = train.collate(chunk, device)
+                sync = contextlib.nullcontext() if (k == len(chunks) - 1 or info.world_size == 1) else ddp.no_sync()
+                units = train.units(chunk)
+                with sync:
+                    with T.autocast(args.precision, device):
+                        loss = ddp(**batch).loss.float()
+                    # mean over this chunk -> its share of the global batch's mean (DDP averages over ranks)
+                    scaler.scale(loss * (units * info.world_size / max(total_units, 1))).backward()
+                loss_sum += loss.detach() * units
+                seen_tokens += int(batch["attention_mask"].sum()) * info.world_size
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm or float("inf"))
+            step_loss = D.all_reduce_sum(loss_sum.float().cpu().reshape(1)).item() / max(total_units, 1)
+            if not math.isfinite(step_loss):
+                raise FinetuneError(f"non-finite training loss at step {step + 1} (lr {lr:.3g}); lower --lr, use "
+                                    f"bf16 instead of fp16, or check the labels")
+            if args.precision == "fp16" and not math.isfinite(grad_norm.item()):
+                skipped += 1  # the scaler skips this update and lowers its scale
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(step_loss)
+            step += 1
+            window_ex += len(rows)
+            if bar is not None:
+                bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
+                bar.update(1)
+            row = None
+            if step % args.log_every == 0 or step == args.train_steps:
+                dt = time.perf_counter() - window_t
+                row = {"step": step, "lr": lr, "loss": float(np.mean(losses[-args.log_every:])),
+                       "grad_norm": grad_norm.item(), "examples_per_s": window_ex / max(dt, 1e-9)}
+                window_t, window_ex = time.perf_counter(), 0
+            if step % args.eval_every == 0 or step == args.train_steps:
+                if info.is_main:
+                    scores = evaluate(model)
+                    model.train()
+                    ev = {"step": step, "train_loss": float(np.mean(losses[-args.eval_every:])), **scores}
+                    history.append(ev)
+                    say(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in ev.items()}))
+                    if best is None or scores["main"] > best["main"]:
+                        best = ev
+                        _save_dir(model, save, output / "best")
+                    row = {**(row or {"step": step}), **{f"dev/{k}": v for k, v in scores.items()
+                                                       if isinstance(v, (int, float))}}
+                if step < args.train_steps:
+                    _save_state(model, optimizer, scaler, order, args, info, state_dir,
+                                {"step": step, "history": history, "best": best, "losses": losses,
+                                 "skipped": skipped, "elapsed": time.perf_counter() - t_start,
+                                 "seen_tokens": seen_tokens})
+                D.barrier()
+            if row is not None and info.is_main:
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+    finally:
         if bar is not None:
-            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
-            bar.update(1)
-        if (step + 1) % args.eval_every == 0 or step + 1 == args.train_steps:
-            logits = predict(model, dv_ids, dv_types, device)
-            scores = M.compute(metric, to_predictions(logits, regression), dv_labels)
-            row = {"step": step + 1, "train_loss": float(np.mean(losses[-args.eval_every:])), **scores}
-            history.append(row)
-            log(json.dumps(row))
-            if best is None or scores["main"] > best["main"]:
-                best = row
-                _save(model, tokenizer, output / "best", label_list)
-    if bar is not None:
-        bar.close()
-    last = history[-1]
-    _save(model, tokenizer, output / "last", label_list)
-    elapsed = time.perf_counter() - t0
-    report = {"best_dev (selected on dev: optimistic)": best, "last": last, "history": history,
-              "train_seconds": round(elapsed, 1), "train_tokens_per_s": round(seen_tokens / elapsed),
-              "args": asdict(args), "warnings": _divergence(history, losses, label_list, dv_labels, regression)}
-    atomic_write_bytes(output / "eval_results.json", json.dumps(report, indent=2).encode())
+            bar.close()
+    seconds = time.perf_counter() - t_start
+    report = {}
+    if info.is_main:
+        _save_dir(model, save, output / "last")
+        shutil.rmtree(state_dir, ignore_errors=True)  # finished: last/ and best/ are what remains
+        warnings = divergence_warnings(history, losses, chance_loss, majority_accuracy)
+        for w in warnings:
+            say(f"warning: {w}")
+        report = {"best_dev (selected on dev: optimistic)": best, "last": history[-1], "history": history,
+                  "train_seconds": round(seconds, 1), "train_tokens_per_s": round(seen_tokens / max(seconds, 1e-9)),
+                  "skipped_steps": skipped, "args": asdict(args), "world_size": info.world_size,
+                  "warnings": warnings}
+        T.write_json(output / "eval_results.json", report)
+    D.barrier()
     return report
 
 
-def _save(model, tokenizer, directory: Path, label_list):
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
+def _save_dir(model, save, final: Path) -> None:
+    tmp = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    save(model, tmp)
+    T.replace_dir(tmp, final)
 
 
-def _divergence(history, losses, label_list, dev_labels, regression) -> list[str]:
-    """Name the failure modes users hit (GR#120, HF#2104): a non-learning loss, dev at the majority class."""
+def _save_state(model, optimizer, scaler, order: BatchOrder, args: FinetuneArgs, info, state_dir: Path,
+                progress: dict) -> None:
+    """OUTPUT/checkpoint: weights, optimizer, scaler, data position, history and every rank's RNG state; written to a
+    temporary directory and renamed, so a crash mid-write leaves the previous checkpoint intact."""
+    tmp = state_dir.with_name(".checkpoint.tmp")
+    if info.is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        model.save_pretrained(tmp)
+        torch.save({"args": asdict(args), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                    "order": order.state_dict(), **progress}, tmp / "train_state.pt")
+    D.barrier()
+    torch.save(T.rng_state(info.device), tmp / f"rng_rank{info.rank}.pt")
+    D.barrier()
+    if info.is_main:
+        T.replace_dir(tmp, state_dir)
+
+
+def divergence_warnings(history: list[dict], losses: list[float], chance_loss: float | None,
+                        majority_accuracy: float | None) -> list[str]:
+    """Name the failure modes users hit (GR#120, HF#2104): a loss that never left chance, dev at the majority class."""
     warnings = []
-    if not regression and label_list:
-        chance_loss = math.log(len(label_list))
+    if chance_loss is not None and losses:
         tail = float(np.mean(losses[-max(len(losses) // 5, 1):]))
         if tail > 0.95 * chance_loss:
             warnings.append(f"training loss {tail:.3f} stayed near chance ({chance_loss:.3f}): the run did not learn; "
                             f"try a lower learning rate or more steps")
-        majority = max(np.bincount(dev_labels)) / len(dev_labels)
-        if "accuracy" in history[-1] and history[-1]["accuracy"] <= majority + 1e-9:
-            warnings.append(f"dev accuracy {history[-1]['accuracy']:.3f} is the majority-class rate ({majority:.3f})")
+    if majority_accuracy is not None and history and "accuracy" in history[-1] and \
+            history[-1]["accuracy"] <= majority_accuracy + 1e-9:
+        warnings.append(f"dev accuracy {history[-1]['accuracy']:.3f} is the majority-class rate "
+                        f"({majority_accuracy:.3f}): the classifier predicts one class")
     return warnings
+
+
+@torch.no_grad()
+def predict_logits(model, data: SequenceSet, device: torch.device, batch_size: int = 64,
+                   precision: str = "fp32") -> np.ndarray:
+    """Logits (N, num_labels) in input order, batches grouped by length."""
+    was_training = model.training
+    model.eval()
+    order = sorted(range(len(data)), key=lambda i: len(data.input_ids[i]))
+    out = np.zeros((len(data), model.config.num_labels), dtype=np.float32)
+    for k in range(0, len(order), batch_size):
+        rows = order[k:k + batch_size]
+        b = data.collate(rows, device)
+        b.pop("labels", None)
+        with T.autocast(precision, device):
+            out[rows] = model(**b).logits.float().cpu().numpy()
+    model.train(was_training)
+    return out
+
+
+def summarize_seeds(reports: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds of every numeric dev metric, for the best-dev and the last
+    checkpoint apart (one seed is an anecdote: the spread is the point)."""
+    out = {"seeds": [r["args"]["seed"] for r in reports]}
+    for label in ("best_dev (selected on dev: optimistic)", "last"):
+        rows = [r[label] for r in reports]
+        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and k not in ("step", "train_loss")]
+        out[label] = {k: {"mean": float(np.mean([x[k] for x in rows])),
+                          "std": float(np.std([x[k] for x in rows], ddof=1)) if len(rows) > 1 else 0.0,
+                          "values": [x[k] for x in rows]} for k in keys}
+    return out

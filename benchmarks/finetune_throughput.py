@@ -1,0 +1,153 @@
+"""Fine-tuning throughput on a real GLUE task, in one run: transformers' usual recipe (AlbertForSequenceClassification,
+every example padded to max_seq_length 128, a plain AdamW loop) against litebert's fine-tuning loop (the same weights,
+length-grouped batches padded to their longest example), plus litebert padded to 128 too, which separates the model's
+speed from the batching's. Training examples per second over the timed steps (after warm-up), and the ratio.
+
+    python benchmarks/finetune_throughput.py --task sst-2 --preset albert-base-v2 --steps 30          # GPU
+    python benchmarks/finetune_throughput.py --task sst-2 --config small --steps 20 --device cpu      # CPU
+
+Needs ../shared/data (GLUE files and the ALBERT vocabulary) and transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from litebert import AlbertConfig, AlbertForSequenceClassification
+from litebert.finetune import sequence as S
+from litebert.finetune.glue import TASKS, read_split
+from litebert.finetune.trainer import FinetuneArgs, SequenceSet, finetune_loop, pad
+from litebert.tokenizer import load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CONFIGS = {"small": dict(embedding_size=128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
+                         intermediate_size=1024)}
+
+
+class PaddedSet(SequenceSet):
+    """Every batch padded to max_seq_length, as transformers' examples do."""
+
+    max_len: int = 128
+
+    def collate(self, rows, device):
+        b = super().collate(rows, device)
+        extra = self.max_len - b["input_ids"].shape[1]
+        for k in ("input_ids", "attention_mask", "token_type_ids"):
+            b[k] = torch.nn.functional.pad(b[k], (0, extra))
+        return b
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
+                     max_len: int) -> float:
+    import transformers
+
+    model = transformers.AlbertForSequenceClassification.from_pretrained(model_dir).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-5, weight_decay=0.01)
+    sched = transformers.get_linear_schedule_with_warmup(opt, 10, steps + warmup)
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(data), generator=g).tolist()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    t0 = None
+    for step in range(steps + warmup):
+        if step == warmup:
+            _sync(device)
+            t0 = time.perf_counter()
+        rows = order[(step * batch) % len(order):][:batch]
+        # the recipe: tokenizer(..., padding="max_length", max_length=128), pad id 0
+        x = pad([data.input_ids[r] + [0] * (max_len - len(data.input_ids[r])) for r in rows])
+        mask = pad([[1] * len(data.input_ids[r]) + [0] * (max_len - len(data.input_ids[r])) for r in rows])
+        types = pad([data.token_type_ids[r] + [0] * (max_len - len(data.input_ids[r])) for r in rows])
+        y = torch.tensor([data.labels[r] for r in rows])
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            loss = model(input_ids=x.to(device), attention_mask=mask.to(device), token_type_ids=types.to(device),
+                         labels=y.to(device)).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+    _sync(device)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def run_litebert(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
+                 out: Path) -> float:
+    model = AlbertForSequenceClassification.from_pretrained(model_dir)
+    args = FinetuneArgs(lr=2e-5, train_steps=steps + warmup, warmup_steps=10, batch_size=batch,
+                        eval_every=steps + warmup, log_every=warmup, precision=precision, device=str(device),
+                        resume=False, progress=False)
+    finetune_loop(model, data, lambda m: {"main": 0.0}, args, out, log=lambda s: None)
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    # log rows every `warmup` steps: the first covers warm-up; the rest are the timed steps
+    timed = [r for r in rows if "examples_per_s" in r][1:]
+    spans = [r["step"] - p["step"] for p, r in zip([{"step": warmup}] + timed, timed)]
+    seconds = sum(n * batch / r["examples_per_s"] for n, r in zip(spans, timed))
+    return sum(spans) * batch / seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", default="sst-2", choices=["sst-2", "mrpc", "rte", "cola", "sts-b"])
+    ap.add_argument("--preset", default="albert-base-v2")
+    ap.add_argument("--config", choices=list(CONFIGS), help="a smaller shape for CPU runs (overrides --preset)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--precision", default="bf16")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    t = TASKS[a.task]
+    tok = load_tokenizer(str(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"))
+    ex = read_split(t, DATA / "glue", "train")
+    labels = [list(t.labels).index(e.label) for e in ex] if t.labels else [float(e.label) for e in ex]
+    data = S.encode(tok, [e.text_a for e in ex], [e.text_b for e in ex] if ex[0].text_b else None, labels, 128)
+    padded = PaddedSet(data.input_ids, data.token_type_ids, data.labels)
+    mean_len = sum(data.lengths) / len(data)
+    config = AlbertConfig.from_preset(a.preset, num_labels=len(t.labels) if t.labels else 1,
+                                      **CONFIGS.get(a.config, {}))
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        torch.manual_seed(0)
+        AlbertForSequenceClassification(config).save_pretrained(tmp / "model")
+        if not t.labels:
+            raise SystemExit("regression tasks: use a classification task for this benchmark")
+        hf = run_transformers(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, 128)
+        ours_padded = run_litebert(tmp / "model", padded, a.steps, a.warmup, a.batch, device, a.precision, tmp / "p")
+        ours = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, tmp / "d")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    import transformers
+
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or 'x86_64'}, {torch.get_num_threads()} threads)"
+    shape = a.config or a.preset
+    print(f"\n{datetime.date.today()} | {where} | torch {torch.__version__}, transformers {transformers.__version__} | "
+          f"{a.task} train, {len(data):,} examples, mean length {mean_len:.1f} tokens | {shape}, batch {a.batch}, "
+          f"{a.precision}, {a.steps} timed steps\n")
+    print("| recipe | examples/s | vs transformers |")
+    print("|---|---|---|")
+    print(f"| transformers, padded to 128 | {hf:.1f} | 1.00x |")
+    print(f"| litebert loop, padded to 128 | {ours_padded:.1f} | {ours_padded / hf:.2f}x |")
+    print(f"| litebert loop, length-grouped dynamic padding | {ours:.1f} | **{ours / hf:.2f}x** |")
+
+
+if __name__ == "__main__":
+    main()

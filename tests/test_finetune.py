@@ -1,0 +1,341 @@
+"""The shared fine-tuning loop and `litebert finetune` on users' own files: CSV/TSV/JSONL classification, multi-label
+and regression, CoNLL tagging with seqeval F1; label names in the checkpoint; errors that name file and line;
+gradient accumulation and 2-process gloo equal to one big batch; exact resume; several seeds; NaN stops the run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification, AlbertForTokenClassification
+from litebert.finetune import metrics as M
+from litebert.finetune import sequence as S
+from litebert.finetune.custom import FinetuneDataError, finetune, read_conll
+from litebert.finetune.glue import glue
+from litebert.finetune.trainer import FinetuneArgs, FinetuneError, finetune_loop
+from litebert.pipelines import Classify
+from litebert.tokenizer import load_tokenizer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("pre") / "model"
+    torch.manual_seed(0)
+    AlbertForPreTraining(AlbertConfig.from_preset("tiny", vocab_size=30000)).save_pretrained(d)
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "spiece.model")
+    return d
+
+
+def _sst2(n: int, start: int = 0) -> list[tuple[str, str]]:
+    rows = [line.rstrip("\n").split("\t") for line in open(DATA / "glue" / "SST-2" / "dev.tsv", encoding="utf-8")][1:]
+    return [(t, "positive" if y == "1" else "negative") for t, y in rows[start:start + n]]
+
+
+def _stsb(n: int, start: int = 0) -> list[tuple[str, str, str]]:
+    with open(DATA / "glue" / "STS-B" / "dev.tsv", encoding="utf-8") as f:
+        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    h = rows[0]
+    a, b, y = h.index("sentence1"), h.index("sentence2"), h.index("score")
+    return [(r[a], r[b], r[y]) for r in rows[1 + start:1 + start + n]]
+
+
+def _write_csv(path: Path, header: list[str], rows, delimiter=",") -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
+                       escapechar="\\" if delimiter != "," else None)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+FAST = dict(train_steps=4, eval_every=2, batch_size=8, device="cpu", progress=False)
+
+
+def test_csv_single_label_keeps_label_names_for_classify(tmp_path, pretrained, capsys):
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(64))  # texts with commas and quotes
+    dev = _write_csv(tmp_path / "dev.csv", ["text", "label"], _sst2(32, 100))
+    res = finetune(train=str(train), dev=str(dev), model=str(pretrained), output=str(tmp_path / "run"),
+                   test=str(dev), **FAST)
+    assert res["task"] == "single_label" and res["labels"] == ["negative", "positive"]
+    assert {"accuracy", "macro_f1"} <= set(res["last"]) and res["last"]["step"] == 4
+    saved = AlbertForSequenceClassification.from_pretrained(tmp_path / "run" / "best")
+    assert saved.config.id2label == {0: "negative", 1: "positive"}
+    ranked = Classify.from_pretrained(str(tmp_path / "run" / "best"), device="cpu")(["a gorgeous film"])[0]
+    assert {r["label"] for r in ranked} == {"negative", "positive"}
+    preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 32 and {p["label"] for p in preds} <= {"negative", "positive"}
+    assert preds[0]["text"] == _sst2(32, 100)[0][0]
+    report = json.loads((tmp_path / "run" / "eval_results.json").read_text())
+    assert "best_dev (selected on dev: optimistic)" in report and "last" in report
+
+
+def test_jsonl_lists_are_multi_label(tmp_path, pretrained):
+    def rows(items):
+        return "".join(json.dumps({"text": t, "label": [y] + (["long"] if len(t) > 80 else [])}) + "\n"
+                       for t, y in items)
+    (tmp_path / "train.jsonl").write_text(rows(_sst2(64)))
+    (tmp_path / "dev.jsonl").write_text(rows(_sst2(32, 100)))
+    res = finetune(train=str(tmp_path / "train.jsonl"), dev=str(tmp_path / "dev.jsonl"), model=str(pretrained),
+                   output=str(tmp_path / "run"), test=str(tmp_path / "dev.jsonl"), **FAST)
+    assert res["task"] == "multi_label" and res["labels"] == ["long", "negative", "positive"]
+    assert {"micro_f1", "macro_f1", "exact_match"} <= set(res["last"])
+    saved = AlbertForSequenceClassification.from_pretrained(tmp_path / "run" / "best")
+    assert saved.config.problem_type == "multi_label_classification" and saved.config.num_labels == 3
+    preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert all(set(p["labels"]) <= {"long", "negative", "positive"} for p in preds)
+
+
+def test_csv_multi_label_needs_the_task_and_splits_on_the_separator(tmp_path, pretrained):
+    items = [(t, "a|b" if i % 3 == 0 else "b" if i % 3 == 1 else "") for i, (t, _) in enumerate(_sst2(48))]
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], items)
+    res = finetune(train=str(train), dev=str(train), model=str(pretrained), output=str(tmp_path / "run"),
+                   task="multi_label", **FAST)
+    assert res["labels"] == ["a", "b"]
+
+
+def test_tsv_pairs_with_decimal_scores_are_regression(tmp_path, pretrained):
+    train = _write_csv(tmp_path / "train.tsv", ["premise", "hypothesis", "score"], _stsb(64), delimiter="\t")
+    dev = _write_csv(tmp_path / "dev.tsv", ["premise", "hypothesis", "score"], _stsb(32, 200), delimiter="\t")
+    res = finetune(train=str(train), dev=str(dev), model=str(pretrained), output=str(tmp_path / "run"),
+                   text_column="premise", text_pair_column="hypothesis", label_column="score", **FAST)
+    assert res["task"] == "regression" and res["pairs"] is True and res["labels"] is None
+    assert {"pearson", "spearmanr", "mse"} <= set(res["last"])
+    assert AlbertForSequenceClassification.from_pretrained(tmp_path / "run" / "last").config.problem_type == "regression"
+
+
+CONLL = """-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+to TO B-VP O
+boycott VB I-VP O
+British JJ B-NP B-MISC
+lamb NN I-NP O
+. . O O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+BRUSSELS NNP B-NP B-LOC
+1996-08-22 CD I-NP O
+"""
+
+
+def test_conll_tagging_reports_entity_f1_and_tags_every_word(tmp_path, pretrained):
+    (tmp_path / "train.conll").write_text(CONLL * 4)
+    (tmp_path / "dev.conll").write_text(CONLL)
+    res = finetune(train=str(tmp_path / "train.conll"), dev=str(tmp_path / "dev.conll"), model=str(pretrained),
+                   output=str(tmp_path / "run"), test=str(tmp_path / "dev.conll"), max_seq_length=8, **FAST)
+    assert res["task"] == "tokens"
+    assert res["labels"][0] == "O" and set(res["labels"]) == {"O", "B-ORG", "B-MISC", "B-PER", "I-PER", "B-LOC"}
+    assert res["truncated_train_words"] > 0  # max_seq_length 8 cuts the first sentence
+    assert {"f1", "precision", "recall", "accuracy"} <= set(res["last"])
+    saved = AlbertForTokenClassification.from_pretrained(tmp_path / "run" / "best")
+    assert set(saved.config.id2label.values()) == set(res["labels"])
+    preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    gold = read_conll(tmp_path / "dev.conll")
+    assert [p["words"] for p in preds] == [s.words for s in gold]
+    assert all(len(p["tags"]) == len(p["words"]) for p in preds)  # truncated words are tagged O, not dropped
+    assert preds[0]["tags"][-2:] == ["O", "O"]
+    # the reported F1 is seqeval's on exactly these predictions
+    assert res["best_dev (selected on dev: optimistic)"]["f1"] == pytest.approx(
+        M.entities([p["tags"] for p in preds], [s.tags for s in gold])["f1"])
+
+
+def test_metrics_match_hand_computed_cases():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "B-LOC"]]
+    e = M.entities(pred, gold)  # 2 of 3 gold entities found, 2 of 3 predicted correct
+    assert e["precision"] == pytest.approx(2 / 3) and e["recall"] == pytest.approx(2 / 3)
+    assert e["f1"] == pytest.approx(2 / 3) and e["accuracy"] == pytest.approx(4 / 6)
+    m = M.multilabel(np.array([[1, 0], [1, 1], [0, 0]]), np.array([[1, 0], [0, 1], [0, 1]]))
+    # label 0: tp 1 fp 1 -> f1 2/3; label 1: tp 1 fn 1 -> f1 2/3; micro: tp 2, fp 1, fn 1 -> 2/3
+    assert m["micro_f1"] == pytest.approx(2 / 3) and m["macro_f1"] == pytest.approx(2 / 3)
+    assert m["exact_match"] == pytest.approx(1 / 3)
+    assert M.mse([1.0, 2.0], [1.0, 4.0]) == pytest.approx(2.0)
+    assert M.macro_f1([0, 0, 1], [0, 1, 1]) == pytest.approx((2 / 3 + 2 / 3) / 2)
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------------
+
+def _bad(tmp_path, pretrained, train_text: str, dev_text: str | None = None, name="train.csv", **kw):
+    (tmp_path / name).write_text(train_text)
+    dev = tmp_path / ("dev" + Path(name).suffix)
+    dev.write_text(dev_text if dev_text is not None else train_text)
+    with pytest.raises(FinetuneDataError) as e:
+        finetune(train=str(tmp_path / name), dev=str(dev), model=str(pretrained), output=str(tmp_path / "run"),
+                 **{**FAST, **kw})
+    return str(e.value)
+
+
+def test_errors_name_the_file_the_line_and_the_problem(tmp_path, pretrained):
+    msg = _bad(tmp_path, pretrained, "text,label\ngood film,pos\nbad film,neg,extra\n")
+    assert "train.csv:3:" in msg and "3 columns, expected 2" in msg
+    msg = _bad(tmp_path, pretrained, "text,label\ngood,pos\nbad,neg\n", "text,label\nfine,pos\nmeh,neutral\n")
+    assert "dev.csv:3:" in msg and "'neutral'" in msg and "neg, pos" in msg
+    assert "empty file" in _bad(tmp_path, pretrained, "")
+    assert "no examples" in _bad(tmp_path, pretrained, "text,label\n")
+    msg = _bad(tmp_path, pretrained, "sentence,label\ngood,pos\n")
+    assert "train.csv:1:" in msg and "'text'" in msg and "sentence, label" in msg
+    msg = _bad(tmp_path, pretrained, '{"text": "a", "label": "x"}\n{"text": "b", "label": \n', name="train.jsonl")
+    assert "train.jsonl:2: not valid JSON" in msg
+    msg = _bad(tmp_path, pretrained, "EU B-ORG\nrejects\n", name="train.conll")
+    assert "train.conll:2:" in msg and "WORD ... TAG" in msg
+    msg = _bad(tmp_path, pretrained, "EU NNP\n", name="train.conll")
+    assert "train.conll:1:" in msg and "'NNP'" in msg
+    msg = _bad(tmp_path, pretrained, "text,label\na,1.5\nb,x\n", task="regression")
+    assert "train.csv:3:" in msg and "not a number" in msg
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path, pretrained):
+    (tmp_path / "t.csv").write_text("text,label\na,pos\nb,neg,x\n")
+    proc = subprocess.run([sys.executable, "-m", "litebert", "finetune", "--train", str(tmp_path / "t.csv"), "--dev",
+                           str(tmp_path / "t.csv"), "--model", str(pretrained), "--output", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "t.csv:3: 3 columns, expected 2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- the loop ----------------------------------------------------------------------------------------------------------
+
+def _loop_setup(pretrained, n=48):
+    tok = load_tokenizer(str(pretrained))
+    items = _sst2(n)
+    labels = [int(y == "positive") for _, y in items]
+    data = S.encode(tok, [t for t, _ in items], None, labels, 64)
+    return data
+
+
+def _train(pretrained, out: Path, data, evaluate=None, **kw) -> dict:
+    args = FinetuneArgs(**{**dict(lr=1e-3, train_steps=6, warmup_steps=1, batch_size=8, eval_every=2,
+                                  device="cpu", progress=False), **kw})
+    clf = S.new_classifier(str(pretrained), "single_label", ["negative", "positive"], seed=1)
+    evaluate = evaluate or S.evaluator(data, "single_label", torch.device("cpu"))
+    finetune_loop(clf, data, evaluate, args, out, log=lambda s: None)
+    return load_file(out / "last" / "model.safetensors")
+
+
+def _max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path, pretrained):
+    data = _loop_setup(pretrained)
+    full = _train(pretrained, tmp_path / "full", data)
+    accum = _train(pretrained, tmp_path / "accum", data, micro_batch_size=3)  # 3 + 3 + 2: unequal chunks
+    assert _max_diff(full, accum) <= 1e-6
+    moved = load_file(pretrained / "model.safetensors")
+    assert (full["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"]
+            - moved["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"]).abs().max() > 1e-4
+
+
+def test_resume_after_a_crash_is_exact(tmp_path, pretrained):
+    data = _loop_setup(pretrained)
+    reference = _train(pretrained, tmp_path / "ref", data)
+    calls = {"n": 0}
+    normal = S.evaluator(data, "single_label", torch.device("cpu"))
+
+    def crash_on_third(model):
+        calls["n"] += 1
+        if calls["n"] == 3:  # at step 6, after the step-4 checkpoint
+            raise KeyboardInterrupt
+        return normal(model)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(pretrained, tmp_path / "run", data, evaluate=crash_on_third)
+    state = tmp_path / "run" / "checkpoint"
+    assert (state / "train_state.pt").is_file()
+    (tmp_path / "run" / ".checkpoint.tmp").mkdir()  # a torn write next to it is ignored
+    resumed = _train(pretrained, tmp_path / "run", data)
+    assert _max_diff(reference, resumed) == 0.0
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "dev/accuracy" in r] == [2, 4, 6]
+    assert not state.exists()  # a finished run keeps best/ and last/, not the resume state
+    calls["n"] = 0
+    with pytest.raises(KeyboardInterrupt):
+        _train(pretrained, tmp_path / "other", data, evaluate=crash_on_third)
+    with pytest.raises(FinetuneError, match=r"other settings \(lr: 0.001 -> 0.002\)"):
+        _train(pretrained, tmp_path / "other", data, lr=2e-3)
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step(tmp_path, pretrained):
+    data = _loop_setup(pretrained)
+    clf = S.new_classifier(str(pretrained), "single_label", ["negative", "positive"], seed=1)
+    with torch.no_grad():
+        clf.classifier.weight.fill_(float("nan"))
+    args = FinetuneArgs(lr=1e-3, train_steps=4, warmup_steps=1, batch_size=8, eval_every=2, device="cpu",
+                        progress=False)
+    with pytest.raises(FinetuneError, match="non-finite training loss at step 1"):
+        finetune_loop(clf, data, S.evaluator(data, "single_label", torch.device("cpu")), args, tmp_path,
+                      log=lambda s: None)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_cpu(tmp_path, pretrained, precision):
+    data = _loop_setup(pretrained)
+    full = _train(pretrained, tmp_path / "fp32", data)
+    mixed = _train(pretrained, tmp_path / precision, data, precision=precision)
+    assert 0 < _max_diff(full, mixed) < 0.05  # same run, rounded differently
+
+
+def test_two_process_gloo_equals_one_process(tmp_path):
+    # no dropout anywhere: ranks draw their own dropout masks, which no single process can reproduce
+    pretrained = tmp_path / "model"
+    torch.manual_seed(0)
+    config = AlbertConfig.from_preset("tiny", vocab_size=30000, classifier_dropout_prob=0.0)
+    AlbertForPreTraining(config).save_pretrained(pretrained)
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", pretrained / "spiece.model")
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(40))
+
+    def run(nproc: int, out: str) -> dict:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port",
+               str(29500 + random.randint(0, 2000)), "-m", "litebert", "finetune", "--train", str(train), "--dev",
+               str(train), "--model", str(pretrained), "--output", str(tmp_path / out), "--train_steps", "5",
+               "--eval_every", "5", "--batch_size", "8", "--lr", "1e-3", "--device", "cpu", "--progress", "false"]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return load_file(tmp_path / out / "last" / "model.safetensors")
+
+    one, two = run(1, "one"), run(2, "two")
+    assert _max_diff(one, two) <= 1e-5
+    info = json.loads((tmp_path / "two" / "run_info.json").read_text())
+    assert info["world_size"] == 2 and info["micro_batch_size"] == 4
+
+
+def test_seeds_report_mean_and_spread(tmp_path, pretrained):
+    glue_dir = tmp_path / "glue"
+    glue_dir.mkdir()
+    (glue_dir / "RTE").symlink_to(DATA / "glue" / "RTE")
+    report = glue(task="rte", data_dir=str(glue_dir), model=str(pretrained), output=str(tmp_path / "out"), seeds=2,
+                  train_steps=2, eval_every=2, batch_size=4, lr=1e-3, device="cpu", progress=False)
+    summary = report["eval_summary"]
+    assert summary["seeds"] == [12345, 12346]
+    acc = summary["last"]["accuracy"]
+    assert len(acc["values"]) == 2 and acc["mean"] == pytest.approx(np.mean(acc["values"]))
+    assert acc["std"] == pytest.approx(np.std(acc["values"], ddof=1))
+    assert "best_dev (selected on dev: optimistic)" in summary
+    assert (tmp_path / "out" / "seed_12345" / "best").is_dir() and (tmp_path / "out" / "seed_12346" / "last").is_dir()
+    # the two seeds are different runs
+    a = load_file(tmp_path / "out" / "seed_12345" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "out" / "seed_12346" / "last" / "model.safetensors")
+    assert _max_diff(a, b) > 0
+    assert not math.isnan(acc["std"])
