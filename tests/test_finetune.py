@@ -9,7 +9,6 @@ import json
 import math
 import os
 import random
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification, AlbertForTokenClassification
+from litebert import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
 from litebert.finetune.custom import FinetuneDataError, finetune, read_conll
@@ -27,18 +26,10 @@ from litebert.finetune.glue import glue
 from litebert.finetune.trainer import FinetuneArgs, FinetuneError, finetune_loop
 from litebert.pipelines import Classify
 from litebert.tokenizer import load_tokenizer
+from conftest import make_pretrained
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
-
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("pre") / "model"
-    torch.manual_seed(0)
-    AlbertForPreTraining(AlbertConfig.from_preset("tiny", vocab_size=30000)).save_pretrained(d)
-    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "spiece.model")
-    return d
 
 
 def _sst2(n: int, start: int = 0) -> list[tuple[str, str]]:
@@ -298,11 +289,7 @@ def test_mixed_precision_trains_on_cpu(tmp_path, pretrained, precision):
 
 def test_two_process_gloo_equals_one_process(tmp_path):
     # no dropout anywhere: ranks draw their own dropout masks, which no single process can reproduce
-    pretrained = tmp_path / "model"
-    torch.manual_seed(0)
-    config = AlbertConfig.from_preset("tiny", vocab_size=30000, classifier_dropout_prob=0.0)
-    AlbertForPreTraining(config).save_pretrained(pretrained)
-    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", pretrained / "spiece.model")
+    pretrained = make_pretrained(tmp_path / "model", classifier_dropout_prob=0.0)
     train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(40))
 
     def run(nproc: int, out: str) -> dict:

@@ -10,20 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification
+from litebert import AlbertConfig, AlbertForSequenceClassification
 from litebert.finetune.glue import TASKS, glue
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
-
-
-@pytest.fixture(scope="module")
-def pretrained(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("pre") / "model"
-    torch.manual_seed(0)
-    AlbertForPreTraining(AlbertConfig.from_preset("tiny", vocab_size=30000)).save_pretrained(d)
-    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "spiece.model")
-    return d
 
 
 @pytest.fixture(scope="module")

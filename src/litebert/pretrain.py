@@ -297,9 +297,7 @@ class Pretrainer:
         torch.save(T.rng_state(self.info.device), tmp / f"rng_rank{self.info.rank}.pt")
         D.barrier()
         if self.info.is_main:
-            for f in tmp.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
+            T.fsync_dir_files(tmp)
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)  # only now is it a checkpoint

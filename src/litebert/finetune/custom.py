@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 from litebert import distributed as D
+from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
-from litebert.finetune.trainer import FinetuneArgs, finetune_loop, pad, predict_logits, summarize_seeds
+from litebert.finetune.trainer import (FinetuneArgs, encoder_inputs, finetune_loop, pad, predict_logits,
+                                       save_with_tokenizer, summarize_seeds)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -196,7 +198,7 @@ def _is_integral(x) -> bool:
     return float(x) == int(float(x)) and "." not in str(x) and "e" not in str(x).lower()
 
 
-def infer_problem(rows: Sequence[Row], path: Path) -> str:
+def infer_problem(rows: Sequence[Row]) -> str:
     """multi_label when labels are lists; regression when every label is a number and some have a decimal point;
     single_label otherwise (integers such as 0/1 are class names)."""
     labels = [r.label for r in rows]
@@ -278,9 +280,7 @@ class TaggedSet:
         return sum(len(self.first_piece[r]) for r in rows)
 
     def collate(self, rows: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
-        x = pad([self.input_ids[r] for r in rows])
-        batch = {"input_ids": x, "attention_mask": pad([[1] * len(self.input_ids[r]) for r in rows]),
-                 "token_type_ids": torch.zeros_like(x)}
+        batch = encoder_inputs(self.input_ids, None, rows)
         if self.labels is not None:
             batch["labels"] = pad([self.labels[r] for r in rows], value=-100)
         return {k: v.to(device) for k, v in batch.items()}
@@ -316,8 +316,6 @@ def encode_tagged(tokenizer, sentences: Sequence[Sentence], tag_index: dict[str,
 def predict_tags(model, data: TaggedSet, device, tag_list: list[str], batch_size: int = 64,
                  precision: str = "fp32") -> list[list[str]]:
     """A tag per word; words past max_seq_length get O (they were never seen), so scores count them honestly."""
-    from litebert import training as T
-
     was_training = model.training
     model.eval()
     out: list[list[str]] = [[] for _ in range(len(data))]
@@ -419,7 +417,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         dv_fmt = detect_format(dev_path, format)
         tr_rows = read_rows(train_path, fmt, text_column, text_pair_column, label_column, need_label=True)
         dv_rows = read_rows(dev_path, dv_fmt, text_column, text_pair_column, label_column, need_label=True)
-        problem = infer_problem(tr_rows, train_path) if kind == "auto" else kind
+        problem = infer_problem(tr_rows) if kind == "auto" else kind
         label_list = None if problem == "regression" else \
             label_list_of(_label_names(tr_rows, problem, label_separator, train_path))
         if label_list is not None and len(label_list) < 2 and problem == "single_label":
@@ -449,7 +447,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
                             micro_batch_size=micro_batch_size, eval_every=eval_every or max(1, steps // 10),
                             max_seq_length=max_seq_length, seed=s, precision=precision, device=device, resume=resume,
                             progress=progress)
-        reports.append(finetune_loop(new_model(s), train_set, evaluate, args, run_dir, save=_saver(tok),
+        reports.append(finetune_loop(new_model(s), train_set, evaluate, args, run_dir, save=save_with_tokenizer(tok),
                                      chance_loss=chance, majority_accuracy=majority))
     if not info.is_main:
         D.teardown()
@@ -468,13 +466,6 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
     print(json.dumps({k: v for k, v in result.items() if k != "labels" or (v and len(v) <= 20)}, indent=2))
     D.teardown()
     return result
-
-
-def _saver(tokenizer):
-    def save(model, directory: Path) -> None:
-        model.save_pretrained(directory)
-        tokenizer.save_pretrained(directory)
-    return save
 
 
 def _predict_file(best_dir: Path, tok, path: Path, fmt: str, text_column: str, pair_column: str, label_column: str,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from litebert import distributed as D
 from litebert.finetune import sequence as S
-from litebert.finetune.trainer import FinetuneArgs, finetune_loop, predict_logits, summarize_seeds
+from litebert.finetune.trainer import (FinetuneArgs, finetune_loop, predict_logits, save_with_tokenizer,
+                                       summarize_seeds)
 from litebert.model import AlbertForSequenceClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -233,7 +234,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
                                 precision=precision, device=device, resume=resume, progress=progress)
             clf = S.new_classifier(model, problem, label_list, s, from_scratch)
             evaluate = S.evaluator(dev, problem, info.device, t.metric, precision)
-            trained.append(finetune_loop(clf, train, evaluate, args, run_dir, save=_saver(tok),
+            trained.append(finetune_loop(clf, train, evaluate, args, run_dir, save=save_with_tokenizer(tok),
                                          chance_loss=chance, majority_accuracy=majority, log=lambda m: None))
         if not info.is_main:
             D.teardown()
@@ -280,9 +281,3 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
     D.teardown()
     return report
 
-
-def _saver(tokenizer):
-    def save(model, directory: Path) -> None:
-        model.save_pretrained(directory)
-        tokenizer.save_pretrained(directory)
-    return save

@@ -85,6 +85,23 @@ def pad(seqs: Sequence[Sequence[int]], value: int = 0) -> torch.Tensor:
     return out
 
 
+def encoder_inputs(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]] | None,
+                   rows: Sequence[int]) -> dict[str, torch.Tensor]:
+    """input_ids, attention_mask and token_type_ids (zeros when None) of `rows`, padded to the longest of them."""
+    x = pad([input_ids[r] for r in rows])
+    return {"input_ids": x, "attention_mask": pad([[1] * len(input_ids[r]) for r in rows]),
+            "token_type_ids": pad([token_type_ids[r] for r in rows]) if token_type_ids is not None
+            else torch.zeros_like(x)}
+
+
+def save_with_tokenizer(tokenizer) -> Callable[[torch.nn.Module, Path], None]:
+    """The `save` of finetune_loop: a servable checkpoint directory (HF layout model + tokenizer files)."""
+    def save(model, directory: Path) -> None:
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
+    return save
+
+
 @dataclass
 class SequenceSet:
     """Encoded sentence (pair) examples for sequence classification, multi-label classification or regression."""
@@ -104,9 +121,7 @@ class SequenceSet:
         return len(rows)
 
     def collate(self, rows: Sequence[int], device: torch.device) -> dict[str, torch.Tensor]:
-        x = pad([self.input_ids[r] for r in rows])
-        batch = {"input_ids": x, "attention_mask": pad([[1] * len(self.input_ids[r]) for r in rows]),
-                 "token_type_ids": pad([self.token_type_ids[r] for r in rows])}
+        batch = encoder_inputs(self.input_ids, self.token_type_ids, rows)
         if self.labels is not None:
             ys = [self.labels[r] for r in rows]
             batch["labels"] = torch.tensor(ys, dtype=torch.long if isinstance(ys[0], int) else torch.float32)
@@ -249,7 +264,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
                     # mean over this chunk -> its share of the global batch's mean (DDP averages over ranks)
                     scaler.scale(loss * (units * info.world_size / max(total_units, 1))).backward()
                 loss_sum += loss.detach() * units
-                seen_tokens += int(batch["attention_mask"].sum()) * info.world_size
+            seen_tokens += sum(train.lengths[r] for r in rows)  # host-side: no device sync
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm or float("inf"))
             step_loss = D.all_reduce_sum(loss_sum.float().cpu().reshape(1)).item() / max(total_units, 1)
