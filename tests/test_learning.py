@@ -1,8 +1,8 @@
 """Learning on real text, end to end with the real commands: `tokenizer train` -> `data create` -> `pretrain` with the
-tiny recipe. The full run (held-out MLM accuracy >= 2.25x the most-frequent-token baseline; issue 5's 3x is not
-reached on this budget) takes ~10 minutes on 2 CPU cores, so it is opt-in: `pytest -m slow tests/test_learning.py`.
-CI runs the quick version: the same pipeline for a few dozen steps, checking that the losses fall from their chance
-values."""
+tiny recipe. The full run (held-out MLM accuracy >= 3x the most-frequent-token baseline, issue 5's goal) takes
+under 10 minutes on 2 CPU cores with bf16 units, so it is opt-in: `pytest -m slow tests/test_learning.py`.
+CI runs the quick version: the same pipeline for a few dozen steps (bf16 autocast as the recipe, without
+torch.compile, whose C++ build a CI box may lack), checking that the losses fall from their chance values."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def _pipeline(tmp: Path, files: list[str], vocab: int, pretrain_args: list[str])
 def test_quick_pipeline_learns_the_unigram_statistics(tmp_path):
     files = [str(p) for p in sorted((CORPUS / "gutenberg").glob("PG*.txt.xz"))[:4]]
     rows = _pipeline(tmp_path, files, 2000, ["--train.max_steps", "60", "--train.eval_every", "60", "--optim.warmup_steps", "10",
-                                            "--train.eval_steps", "4", "--train.save_every", "0"])
+                                            "--train.eval_steps", "4", "--train.save_every", "0",
+                                            "--train.compile", "false"])
     first, last = rows[0], rows[-1]
     assert first["masked_lm_loss"] > 7.0  # ~ln(2000) = 7.6 at init
     assert last["eval/masked_lm_loss"] < first["masked_lm_loss"] - 1.0
@@ -50,6 +51,5 @@ def test_tiny_recipe_learns_well_beyond_the_majority_baseline(tmp_path):
     rows = _pipeline(tmp_path, files, 8000, [])
     evals = [r for r in rows if "eval/masked_lm_accuracy" in r]
     last = evals[-1]
-    # measured 2026-11-24 (docs/pretraining.md): ~2.5x in under 10 minutes. Issue 5 asks for 3x, which this CPU budget
-    # does not reach (the diagnosis is in the docs); this guards what is reached against regressions.
-    assert last["eval/masked_lm_accuracy"] >= 2.25 * last["eval/masked_lm_majority_baseline"], last
+    # measured 2026-11-24 (docs/pretraining.md): 3.08x in 9 min 29 s on 2 CPU cores (bf16 autocast + torch.compile)
+    assert last["eval/masked_lm_accuracy"] >= 3.0 * last["eval/masked_lm_majority_baseline"], last
