@@ -21,6 +21,9 @@ from litebert.data.shards import DataError
 from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
 from litebert.finetune.custom import FinetuneDataError, finetune
 from litebert.finetune.glue import GlueDataError, glue
+from litebert.finetune.race import RaceDataError, race
+from litebert.finetune.squad import squad, squad_check, squad_evaluate
+from litebert.finetune.squad_eval import SquadDataError
 from litebert.finetune.trainer import FinetuneError
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
@@ -40,6 +43,8 @@ COMMANDS: dict[str, Any] = {
     "answer": answer,
     "glue": glue,
     "finetune": finetune,
+    "squad": {"run": squad, "evaluate": squad_evaluate, "check": squad_check},
+    "race": race,
     "quickstart": quickstart,
 }
 
@@ -59,7 +64,12 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     GlueDataError,
     FinetuneDataError,
     FinetuneError,
+    SquadDataError,
+    RaceDataError,
 )
+
+# `litebert squad --flags` is `litebert squad run --flags` (the group also has `evaluate`)
+DEFAULT_SUBCOMMANDS = {"squad": "run"}
 
 # Options of jsonargparse itself, never list-valued.
 _OWN_OPTIONS = frozenset({"--config", "--print_config", "--help"})
@@ -123,6 +133,8 @@ def main(
     """Entry point of the ``litebert`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in DEFAULT_SUBCOMMANDS and (len(args) == 1 or args[1].startswith("--")):
+        args.insert(1, DEFAULT_SUBCOMMANDS[args[0]])
     try:
         CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
     except USER_ERRORS as e:

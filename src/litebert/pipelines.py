@@ -17,6 +17,7 @@ import torch
 
 from litebert import checkpoint as ckpt
 from litebert.distributed import resolve_device
+from litebert.finetune.squad import doc_spans, max_context_window
 from litebert.textio import atomic_write_bytes
 from litebert.model import (AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForQuestionAnswering,
                             AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, mean_pool)
@@ -424,24 +425,7 @@ class Answer:
         room -= n_query + 3
         if room < 1:
             raise PipelineError(f"max_seq_length {self.max_seq_length} leaves no room for the context")
-        spans, start = [], 0
-        while True:
-            end = min(n_ctx, start + room)
-            spans.append((start, end))
-            if end >= n_ctx:
-                return spans
-            start += min(self.doc_stride, room)
-
-    @staticmethod
-    def _max_context(spans: list[tuple[int, int]], w: int, pos: int) -> bool:
-        """Is window w the one where context token `pos` has the most context (BERT's _check_is_max_context)?"""
-        best, best_score = None, None
-        for k, (s, e) in enumerate(spans):
-            if s <= pos < e:
-                score = min(pos - s, e - 1 - pos) + 0.01 * (e - s)
-                if best_score is None or score > best_score:
-                    best, best_score = k, score
-        return best == w
+        return doc_spans(n_ctx, room, self.doc_stride)
 
     @torch.no_grad()
     def __call__(self, question: str, context: str, top_k: int = 1) -> list[dict]:
@@ -515,7 +499,7 @@ class Answer:
         cs, ce = s0 + si - first, s0 + ei - first  # window positions -> context token indices
         if not (s0 <= cs < e0 and s0 <= ce < e0) or ce < cs or ce - cs + 1 > self.max_answer_length:
             return []
-        if not self._max_context(spans, w, cs):
+        if max_context_window(spans, cs) != w:
             return []
         return [(score, cs, ce)]
 

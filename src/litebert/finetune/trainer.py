@@ -202,7 +202,8 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     model.to(device).train()
     optimizer = build_optimizer(model, opt_cfg)
     scaler = T.grad_scaler(args.precision, device)
-    order = BatchOrder(train.lengths, args.batch_size, args.seed, info.world_size)
+    lengths = list(train.lengths)  # once: sets may compute it on every access
+    order = BatchOrder(lengths, args.batch_size, args.seed, info.world_size)
     torch.manual_seed(args.seed + info.rank)  # dropout streams differ per rank
     random.seed(args.seed + info.rank)
     step, history, best, losses, skipped, elapsed, seen_tokens = 0, [], None, [], 0, 0.0, 0
@@ -231,7 +232,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         output.mkdir(parents=True, exist_ok=True)
         T.write_json(output / "run_info.json", {**T.versions(), "args": asdict(args), "world_size": info.world_size,
                                                 "device": str(device), "micro_batch_size": micro,
-                                                "train_examples": len(train.lengths), "resumed_at_step": step})
+                                                "train_examples": len(lengths), "resumed_at_step": step})
     metrics_path = output / "metrics.jsonl"
     if info.is_main and step == 0:
         metrics_path.unlink(missing_ok=True)
@@ -264,7 +265,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
                     # mean over this chunk -> its share of the global batch's mean (DDP averages over ranks)
                     scaler.scale(loss * (units * info.world_size / max(total_units, 1))).backward()
                 loss_sum += loss.detach() * units
-            seen_tokens += sum(train.lengths[r] for r in rows)  # host-side: no device sync
+            seen_tokens += sum(lengths[r] for r in rows)  # host-side: no device sync
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm or float("inf"))
             step_loss = D.all_reduce_sum(loss_sum.float().cpu().reshape(1)).item() / max(total_units, 1)
@@ -371,21 +372,25 @@ def divergence_warnings(history: list[dict], losses: list[float], chance_loss: f
 
 
 @torch.no_grad()
-def predict_logits(model, data: SequenceSet, device: torch.device, batch_size: int = 64,
-                   precision: str = "fp32") -> np.ndarray:
-    """Logits (N, num_labels) in input order, batches grouped by length."""
+def predict_logits(model, data, device: torch.device, batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
+    """Logits in input order ((N, num_labels); (N, choices) for multiple choice), batches grouped by length. `data`
+    is any set with `lengths` and `collate` (labels in the batch are ignored)."""
     was_training = model.training
     model.eval()
-    order = sorted(range(len(data)), key=lambda i: len(data.input_ids[i]))
-    out = np.zeros((len(data), model.config.num_labels), dtype=np.float32)
+    lengths = data.lengths
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out = None
     for k in range(0, len(order), batch_size):
         rows = order[k:k + batch_size]
         b = data.collate(rows, device)
         b.pop("labels", None)
         with T.autocast(precision, device):
-            out[rows] = model(**b).logits.float().cpu().numpy()
+            logits = model(**b).logits.float().cpu().numpy()
+        if out is None:
+            out = np.zeros((len(order), *logits.shape[1:]), dtype=np.float32)
+        out[rows] = logits
     model.train(was_training)
-    return out
+    return out if out is not None else np.zeros((0,), dtype=np.float32)
 
 
 def summarize_seeds(reports: list[dict]) -> dict:
