@@ -16,6 +16,7 @@ from jsonargparse import CLI
 
 from litebert.checkpoint import CheckpointError
 from litebert.config import ConfigError
+from litebert.convert import convert
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
 from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
@@ -29,6 +30,7 @@ from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
 from litebert.quickstart import quickstart
 from litebert.textio import TextFileError, TextFileNotFoundError
+from litebert.tf_checkpoint import TFCheckpointError
 from litebert.tokenizer import TokenizerFileError, TokenizerNotFoundError, TokenizerTrainingError, train_tokenizer
 
 COMMANDS: dict[str, Any] = {
@@ -45,6 +47,7 @@ COMMANDS: dict[str, Any] = {
     "finetune": finetune,
     "squad": {"run": squad, "evaluate": squad_evaluate, "check": squad_check},
     "race": race,
+    "convert": convert,
     "quickstart": quickstart,
 }
 
@@ -66,10 +69,16 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     FinetuneError,
     SquadDataError,
     RaceDataError,
+    TFCheckpointError,
 )
 
 # `litebert squad --flags` is `litebert squad run --flags` (the group also has `evaluate`)
 DEFAULT_SUBCOMMANDS = {"squad": "run"}
+
+# Flags whose natural spelling is a Python keyword: `--from tf` is the parameter `from_`.
+_ALIASES = {"--from": "--from_"}
+# Flags that take one value and may be followed by a positional argument (`convert --from tf PATH`).
+_ONE_VALUE = frozenset({"--from_", "--to"})
 
 # Options of jsonargparse itself, never list-valued.
 _OWN_OPTIONS = frozenset({"--config", "--print_config", "--help"})
@@ -88,6 +97,7 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
             continue
         name, eq, value = token.partition("=")
         name = "--" + name[2:].replace("-", "_")
+        name = _ALIASES.get(name, name)
         if eq:
             out.append(f"{name}={value}")
             i += 1
@@ -96,7 +106,9 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
         while j < len(argv) and not argv[j].startswith("--"):
             j += 1
         values = list(argv[i + 1 : j])
-        if len(values) >= 2 and name not in _OWN_OPTIONS:
+        if len(values) >= 2 and name in _ONE_VALUE:
+            out += [name, *values]
+        elif len(values) >= 2 and name not in _OWN_OPTIONS:
             out += [name, json.dumps(values)]
         else:
             out += [name, *values]

@@ -1,0 +1,180 @@
+"""`litebert convert`: original TensorFlow checkpoints and TF-Hub modules (read without TensorFlow) and HF
+checkpoints into the HF layout that litebert and transformers load, every tensor accounted for."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from litebert import checkpoint as ckpt
+from litebert import training as T
+from litebert.config import AlbertConfig
+from litebert.model import (MODEL_CLASSES, AlbertForMultipleChoice, AlbertForPreTraining, AlbertForQuestionAnswering,
+                            AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel)
+from litebert.textio import atomic_write_bytes
+from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names
+
+HEADS = {"pretraining": AlbertForPreTraining, "classification": AlbertForSequenceClassification,
+         "multiple_choice": AlbertForMultipleChoice, "squad": AlbertForQuestionAnswering, "squad_v2": AlbertForSquadV2,
+         "encoder": AlbertModel}
+_TOKENIZER_FILES = ("spiece.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def _find_config(prefix: Path, hub: bool) -> Path | None:
+    places = [prefix.parent / "albert_config.json"]
+    if hub:
+        module = prefix.parent.parent
+        places += [module / "albert_config.json", module / "assets" / "albert_config.json"]
+    return next((p for p in places if p.is_file()), None)
+
+
+def _find_spm(prefix: Path, hub: bool) -> Path | None:
+    """The SentencePiece model shipped beside the checkpoint (30k-clean.model) or in the module's assets/."""
+    dirs = [prefix.parent] + ([prefix.parent.parent / "assets", prefix.parent.parent] if hub else [])
+    for d in dirs:
+        found = sorted(d.glob("*.model")) if d.is_dir() else []
+        if found:
+            return found[0]
+    return None
+
+
+def _pick_head(hf_state: dict[str, torch.Tensor], head: str) -> tuple[type, dict]:
+    if head != "auto":
+        if head not in HEADS:
+            raise TFCheckpointError(f"--head must be auto or one of {', '.join(HEADS)}, got {head!r}")
+        cls = HEADS[head]
+    elif any(k.startswith("squad_v2.") for k in hf_state):
+        cls = AlbertForSquadV2
+    elif "qa_outputs.weight" in hf_state:
+        cls = AlbertForQuestionAnswering
+    elif "classifier.weight" in hf_state:
+        rows = hf_state["classifier.weight"].shape[0]
+        if rows == 1:
+            raise TFCheckpointError("output_weights has 1 row: a regression classifier (e.g. STS-B) or a RACE "
+                                    "multiple-choice scorer; pass --head classification or --head multiple_choice")
+        cls = AlbertForSequenceClassification
+    elif any(k.startswith(("predictions.", "sop_classifier.")) for k in hf_state):
+        cls = AlbertForPreTraining
+    else:
+        cls = AlbertModel
+    overrides = {}
+    if cls is AlbertForSequenceClassification and "classifier.weight" in hf_state:
+        rows = hf_state["classifier.weight"].shape[0]
+        overrides = {"num_labels": rows, "id2label": None,
+                     "problem_type": "regression" if rows == 1 else "single_label_classification"}
+    return cls, overrides
+
+
+def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "auto") -> tuple[torch.nn.Module, dict]:
+    """A TF checkpoint (prefix, directory or TF-Hub module) -> (litebert model, conversion report)."""
+    prefix, hub = find_prefix(path)
+    ck = TFCheckpoint(prefix)
+    ck.verify()  # every tensor's CRC32C, before anything is written
+    cfg_path = Path(config) if config else _find_config(prefix, hub)
+    if cfg_path is None:
+        raise TFCheckpointError(f"{path}: no albert_config.json beside the checkpoint; pass --config")
+    cfg = AlbertConfig.from_json_file(cfg_path)
+    notes = []
+    if cfg.hidden_act == "gelu" and cfg.model_type == "albert":
+        # google-research/albert's modeling.py computes "gelu" with the tanh approximation (HF#2395)
+        cfg = cfg.replace(hidden_act="gelu_new")
+        notes.append('hidden_act "gelu" -> "gelu_new": the original computes the tanh approximation')
+    mapped, skipped, unknown = map_names(list(ck.tensors))
+    if unknown:
+        raise TFCheckpointError(f"{prefix}: {len(unknown)} variable(s) neither mapped nor known to be skippable: "
+                                f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}")
+    hf_state, transposed = {}, []
+    for tf_name, (hf_key, transpose) in sorted(mapped.items()):
+        t = torch.from_numpy(ck.read(tf_name))
+        if transpose:
+            t = t.T.contiguous()
+            transposed.append(tf_name)
+        if hf_key in hf_state:
+            raise TFCheckpointError(f"{prefix}: {tf_name} and another variable both map to {hf_key}")
+        hf_state[hf_key] = t
+    cls, overrides = _pick_head(hf_state, head)
+    model = cls(cfg.replace(**overrides) if overrides else cfg)
+    if getattr(model, "backbone_prefix", "") and getattr(getattr(model, "albert", None), "pooler", None) is None:
+        for k in [k for k in hf_state if k.startswith("albert.pooler.")]:  # QA heads have no pooler
+            hf_state.pop(k)
+            skipped.append(next(n for n, (h, _) in mapped.items() if h == k) + " (pooler: unused by this head)")
+    missing, unexpected = model.load_hf_state_dict(hf_state, source=str(prefix))
+    if missing or unexpected:
+        raise TFCheckpointError(f"{prefix}: does not fill {cls.__name__} (missing {missing}, unexpected {unexpected})"
+                                f"; pick the head with --head")
+    report = {"source": str(prefix), "format": "tf-hub module" if hub else "tf checkpoint", "config": str(cfg_path),
+              "architecture": cls.__name__, "tensors": len(ck.tensors), "converted": len(mapped),
+              "transposed": transposed, "skipped": sorted(skipped), "notes": notes}
+    return model, report
+
+
+def convert_hf(path: str | Path) -> tuple[torch.nn.Module, dict, Path]:
+    """An HF checkpoint -> litebert model, refusing any tensor that is missing or left over."""
+    directory = ckpt.resolve(path)
+    cfg = ckpt.read_config(directory)
+    arch = (cfg.architectures or ["AlbertModel"])[0]
+    arch = arch.replace("Bert", "Albert") if arch.startswith("Bert") else arch.replace("Electra", "Albert")
+    cls = MODEL_CLASSES.get(arch, AlbertModel)
+    model = cls(cfg)
+    state = ckpt.read_state_dict(directory)
+    missing, unexpected = model.load_hf_state_dict(state, source=str(directory))
+    if missing or unexpected:
+        raise TFCheckpointError(f"{directory}: does not fill {cls.__name__} (missing {missing}, unexpected "
+                                f"{unexpected})")
+    return model, {"source": str(directory), "format": "hf", "architecture": cls.__name__, "tensors": len(state)}, \
+        directory
+
+
+def convert(path: str, *, output: str, from_: str = "tf", to: str = "hf", config: str | None = None,
+            head: str = "auto") -> dict:
+    """Convert an original TF checkpoint, a TF-Hub module or an HF checkpoint into an HF-layout directory (what
+    litebert and transformers load), with the SentencePiece model when one ships beside it.
+
+    Example:
+        litebert convert --from tf albert_base/model.ckpt-best --output albert-base
+
+    Args:
+        path: TF: a checkpoint prefix (model.ckpt-best), a directory holding one, or a TF-Hub module directory
+            (variables/variables.*); HF: a directory or hub id.
+        output: Directory to write (config.json, model.safetensors, tokenizer files, conversion.json).
+        from_: tf | hf.
+        to: hf (litebert's own layout is the HF one).
+        config: TF: the original albert_config.json (default: the one beside the checkpoint).
+        head: TF: auto (from the variables present) | pretraining | classification | multiple_choice | squad |
+            squad_v2 | encoder.
+    """
+    if to != "hf":
+        raise TFCheckpointError(f"--to must be hf (litebert's checkpoints are in the HF layout), got {to!r}")
+    out = Path(output)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if from_ == "tf":
+        model, report = convert_tf(path, config, head)
+        prefix, hub = find_prefix(path)
+        model.save_pretrained(tmp)
+        spm = _find_spm(prefix, hub)
+        if spm is not None:
+            from litebert.tokenizer import load_tokenizer
+
+            load_tokenizer(spm).save_pretrained(tmp)
+            report["tokenizer"] = str(spm)
+    elif from_ == "hf":
+        model, report, directory = convert_hf(path)
+        model.save_pretrained(tmp)
+        copied = [n for n in _TOKENIZER_FILES if (directory / n).is_file()]
+        for name in copied:
+            shutil.copy(directory / name, tmp / name)
+        report["tokenizer_files"] = copied
+    else:
+        raise TFCheckpointError(f"--from must be tf or hf, got {from_!r}")
+    atomic_write_bytes(tmp / "conversion.json", json.dumps(report, indent=2).encode())
+    T.replace_dir(tmp, out)
+    print(f"[litebert convert] {report['source']} -> {out} ({report['architecture']}, "
+          f"{report.get('converted', report['tensors'])} tensors"
+          + (f", {len(report['skipped'])} skipped, listed in conversion.json" if report.get("skipped") else "") + ")",
+          file=sys.stderr)
+    return report

@@ -1,0 +1,188 @@
+"""`litebert convert`: the real TensorFlow-written fixtures (../shared/fixtures/tf) read without TensorFlow, every
+tensor equal to the fixture's expected.npz after the documented transposes, outputs equal to transformers' on the
+converted directory, checksums that catch corruption, and names that are never dropped silently."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from litebert import AlbertForPreTraining, AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel
+from litebert.__main__ import main
+from litebert.checkpoint import CheckpointError
+from litebert.convert import convert
+from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names
+
+from conftest import DATA
+
+FIXTURES = DATA.parent / "fixtures" / "tf"
+ALL = ["albert_tiny_shared", "albert_tiny_groups", "albert_tiny_hub", "albert_tiny_sharded", "albert_tiny_glue",
+       "albert_tiny_squad2"]
+ARCH = {"albert_tiny_glue": "AlbertForSequenceClassification", "albert_tiny_squad2": "AlbertForSquadV2"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_fixture_tensor_converts_exactly(name, tmp_path):
+    report = convert(str(FIXTURES / name), output=str(tmp_path / "out"))
+    expected = np.load(FIXTURES / name / "expected.npz")
+    prefix, hub = find_prefix(FIXTURES / name)
+    assert hub == (name == "albert_tiny_hub")
+    assert report["architecture"] == ARCH.get(name, "AlbertForPreTraining")
+    saved = load_file(tmp_path / "out" / "model.safetensors")
+    mapped, skipped, unknown = map_names(list(expected.files))
+    assert not unknown
+    assert {n.split("/")[-1] for n in skipped} <= {"adam_m", "adam_v", "global_step"}
+    checked = 0
+    for tf_name, (hf_key, transpose) in mapped.items():
+        if hf_key.startswith("albert.pooler.") and name == "albert_tiny_squad2":
+            assert hf_key not in saved  # the SQuAD 2.0 head has no pooler: skipped, and said so
+            assert any(s.startswith(tf_name) and "pooler" in s for s in report["skipped"])
+            checked += 1
+            continue
+        want = expected[tf_name].T if transpose else expected[tf_name]
+        assert transpose == tf_name.endswith("/kernel")  # [in, out] kernels only; output_weights are [out, in]
+        np.testing.assert_array_equal(saved[hf_key].numpy(), want, err_msg=f"{tf_name} -> {hf_key}")
+        checked += 1
+    assert checked + len(skipped) == len(expected.files)
+    if name == "albert_tiny_groups":  # 2 groups x 2 inner groups, every one of them filled
+        assert sum(".attention.query.weight" in k for k in saved) == 4
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert config["hidden_act"] == "gelu_new"  # the original's "gelu" is the tanh approximation
+
+
+@pytest.mark.parametrize("name", ["albert_tiny_shared", "albert_tiny_groups", "albert_tiny_glue",
+                                  "albert_tiny_squad2"])
+def test_converted_outputs_equal_transformers_on_the_same_directory(name, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "out"
+    convert(str(FIXTURES / name), output=str(out))
+    ids = torch.randint(0, 99, (2, 11), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0
+    types = torch.zeros_like(ids)
+    types[:, 6:] = 1
+    if name == "albert_tiny_glue":
+        ours = AlbertForSequenceClassification.from_pretrained(out).eval()
+        theirs = transformers.AlbertForSequenceClassification.from_pretrained(out).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(ours(ids, mask, types).logits, theirs(input_ids=ids, attention_mask=mask,
+                                       token_type_ids=types).logits, atol=1e-5, rtol=1e-5)
+        return
+    if name == "albert_tiny_squad2":  # no transformers twin: the encoder against transformers, the head by hand
+        ours = AlbertModel.from_pretrained(out).eval()
+        theirs = transformers.AlbertModel.from_pretrained(out, add_pooling_layer=False).eval()
+        with torch.no_grad():
+            h = ours(ids, mask, types).last_hidden_state
+            torch.testing.assert_close(h, theirs(input_ids=ids, attention_mask=mask, token_type_ids=types)
+                                       .last_hidden_state, atol=1e-5, rtol=1e-5)
+            head = AlbertForSquadV2.from_pretrained(out).eval().squad_v2
+            exp = np.load(FIXTURES / name / "expected.npz")
+            direct = h.numpy() @ exp["start_logits/dense/kernel"] + exp["start_logits/dense/bias"]
+            np.testing.assert_allclose(head.start_dense(h).numpy(), direct, atol=1e-6)
+        return
+    ours = AlbertForPreTraining.from_pretrained(out).eval()
+    theirs = transformers.AlbertForPreTraining.from_pretrained(out).eval()
+    with torch.no_grad():
+        a = ours(ids, mask, types)
+        b = theirs(input_ids=ids, attention_mask=mask, token_type_ids=types)
+    torch.testing.assert_close(a.prediction_logits, b.prediction_logits, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.sop_logits, b.sop_logits, atol=1e-5, rtol=1e-5)
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    dst = tmp_path / name
+    shutil.copytree(FIXTURES / name, dst)
+    for p in dst.rglob("*"):
+        p.chmod(0o644 if p.is_file() else 0o755)
+    return dst
+
+
+def test_a_flipped_byte_fails_with_a_checksum_error_naming_the_tensor(tmp_path):
+    d = _copy("albert_tiny_shared", tmp_path)
+    info = TFCheckpoint(d / "model.ckpt-100").tensors["bert/pooler/dense/kernel"]
+    shard = d / f"model.ckpt-100.data-{info.shard:05d}-of-00001"
+    data = bytearray(shard.read_bytes())
+    data[info.offset + 5] ^= 0x01
+    shard.write_bytes(bytes(data))
+    with pytest.raises(TFCheckpointError, match=r"checksum mismatch for tensor 'bert/pooler/dense/kernel'"):
+        convert(str(d), output=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_truncated_shard_and_a_corrupt_index_are_refused(tmp_path, capsys):
+    d = _copy("albert_tiny_sharded", tmp_path)
+    shard = d / "model.ckpt-100.data-00001-of-00002"
+    shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as e:
+        main(["convert", "--from", "tf", str(d), "--output", str(tmp_path / "out")])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "data-00001-of-00002: tensor '" in err and "truncated" in err
+    d2 = _copy("albert_tiny_glue", tmp_path)
+    index = d2 / "model.ckpt-100.index"
+    data = bytearray(index.read_bytes())
+    data[20] ^= 0x40
+    index.write_bytes(bytes(data))
+    with pytest.raises(TFCheckpointError, match="checksum mismatch in the block"):
+        TFCheckpoint(d2 / "model.ckpt-100")
+
+
+def test_names_never_dropped_silently_and_both_layernorm_namings():
+    names = ["bert/encoder/transformer/group_0/inner_group_0/layer_normalization_24/gamma",
+             "bert/encoder/transformer/group_0/inner_group_0/layer_normalization_25/beta",
+             "module/bert/embeddings/layer_normalization/beta",
+             "bert/encoder/transformer/group_0/inner_group_0/ffn_1/intermediate/dense/kernel/lamb_m",
+             "global_step", "bert/encoder/some_new_thing/kernel", "output_weights"]
+    mapped, skipped, unknown = map_names(names)
+    base = "albert.encoder.albert_layer_groups.0.albert_layers.0."
+    assert mapped[names[0]] == (base + "attention.LayerNorm.weight", False)  # the lower-numbered one: attention
+    assert mapped[names[1]] == (base + "full_layer_layer_norm.bias", False)
+    assert mapped[names[2]] == ("albert.embeddings.LayerNorm.bias", False)
+    assert mapped["output_weights"] == ("classifier.weight", False)
+    assert set(skipped) == {names[3], "global_step"}
+    assert unknown == ["bert/encoder/some_new_thing/kernel"]
+    mapped, _, _ = map_names(["bert/encoder/transformer/group_1/inner_group_0/LayerNorm/beta",
+                              "bert/encoder/transformer/group_1/inner_group_0/LayerNorm_1/beta"])
+    assert [v[0].split("albert_layers.0.")[1] for v in mapped.values()] == ["attention.LayerNorm.bias",
+                                                                         "full_layer_layer_norm.bias"]
+
+
+def test_shape_mismatch_and_wrong_head_name_the_tensor(tmp_path):
+    d = _copy("albert_tiny_shared", tmp_path)
+    cfg = json.loads((d / "albert_config.json").read_text())
+    (tmp_path / "wrong.json").write_text(json.dumps({**cfg, "vocab_size": 100}))
+    with pytest.raises(CheckpointError, match=r"word_embeddings\.weight has shape \(99, 16\).*\(100, 16\)"):
+        convert(str(d), output=str(tmp_path / "o"), config=str(tmp_path / "wrong.json"))
+    with pytest.raises(TFCheckpointError, match=r"does not fill AlbertModel .*unexpected \['predictions"):
+        convert(str(d), output=str(tmp_path / "o"), head="encoder")
+    (d / "albert_config.json").unlink()
+    with pytest.raises(TFCheckpointError, match="no albert_config.json beside the checkpoint; pass --config"):
+        convert(str(d), output=str(tmp_path / "o"))
+
+
+def test_sentencepiece_model_beside_the_checkpoint_and_hf_round_trip(tmp_path, capsys):
+    d = _copy("albert_tiny_shared", tmp_path)
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "30k-clean.model")
+    main(["convert", "--from", "tf", str(d / "model.ckpt-100"), "--config", str(d / "albert_config.json"),
+          "--output", str(tmp_path / "hf")])
+    assert (tmp_path / "hf" / "spiece.model").is_file()
+    report = json.loads((tmp_path / "hf" / "conversion.json").read_text())
+    assert report["tokenizer"].endswith("30k-clean.model") and report["converted"] == 32
+    # HF -> HF: the identity layout, checked tensor by tensor
+    main(["convert", "--from", "hf", str(tmp_path / "hf"), "--to", "hf", "--output", str(tmp_path / "again")])
+    a, b = load_file(tmp_path / "hf" / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "again" / "spiece.model").is_file()
+    extra = load_file(tmp_path / "hf" / "model.safetensors")
+    extra["albert.encoder.stray.weight"] = torch.zeros(2)
+    from safetensors.torch import save_file
+
+    save_file(extra, tmp_path / "hf" / "model.safetensors")
+    with pytest.raises(TFCheckpointError, match=r"unexpected \['albert.encoder.stray.weight'\]"):
+        convert(str(tmp_path / "hf"), output=str(tmp_path / "x"), from_="hf")
