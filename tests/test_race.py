@@ -34,7 +34,8 @@ def test_all_txt_layout_and_bad_input(tmp_path):
     lines = [json.dumps(article), json.dumps({**article, "id": "m2.txt"})]
     (tmp_path / "RACE" / "dev" / "middle" / "all.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "RACE" / "dev" / "high" / "all.txt").write_text(json.dumps({**article, "answers": ["A", "E"]}) + "\n")
-    assert [e.qid for e in R.read_race(tmp_path, "dev", ("middle",))] == ["m1.txt-0", "m1.txt-1", "m2.txt-0", "m2.txt-1"]
+    qids = [e.qid for e in R.read_race(tmp_path, "dev", ("middle",))]
+    assert qids == ["m1.txt-0", "m1.txt-1", "m2.txt-0", "m2.txt-1"]
     with pytest.raises(R.RaceDataError, match=r"high/all.txt:1: question 1 has answer 'E'"):
         R.read_race(tmp_path, "dev")
     (tmp_path / "RACE" / "dev" / "high" / "all.txt").write_text(json.dumps(article) + "\n{broken\n")
@@ -44,6 +45,14 @@ def test_all_txt_layout_and_bad_input(tmp_path):
         R.read_race(tmp_path, "train")
     with pytest.raises(R.RaceDataError, match="expected a name"):
         R.read_race(tmp_path, "dev[a:b]")
+    (tmp_path / "RACE" / "dev" / "high" / "all.txt").write_text(json.dumps(article) + "\n")
+    with pytest.raises(R.RaceDataError, match="expected a name"):
+        R.read_race(tmp_path, "dev[-:]")
+    with pytest.raises(R.RaceDataError, match="selects no questions"):
+        R.read_race(tmp_path, "dev[3:3]")
+    (tmp_path / "RACE" / "dev" / "high" / "all.txt").write_text(json.dumps({**article, "answers": ["A", "BC"]}))
+    with pytest.raises(R.RaceDataError, match="question 1 has answer 'BC'"):
+        R.read_race(tmp_path, "dev")
 
 
 def test_cloze_rule_and_truncation():

@@ -98,7 +98,8 @@ def test_evaluate_bad_files_name_the_problem(tmp_path, capsys):
 def test_read_squad_errors_name_the_field(tmp_path):
     p = tmp_path / "d.json"
     p.write_text(json.dumps({"version": "1.1", "data": [{"paragraphs": [
-        {"context": "short", "qas": [{"id": "x", "question": "q?", "answers": [{"text": "long answer", "answer_start": 2}]}]}]}]}))
+        {"context": "short", "qas": [{"id": "x", "question": "q?",
+                                      "answers": [{"text": "long answer", "answer_start": 2}]}]}]}]}))
     with pytest.raises(SquadDataError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]\.answers\[0\]: answer_start 2"):
         Q.read_squad(p)
 
@@ -211,7 +212,8 @@ def test_squad_end_to_end_tiny(pretrained, tmp_path, capsys, version, head):
     out = tmp_path / "run"
     main(["squad", "--version", version, "--train-file", str(train), "--predict-file", str(dev),
           "--model", str(pretrained), "--output", str(out), "--head", head, "--train_steps", "6",
-          "--batch_size", "8", "--max_seq_length", "128", "--doc_stride", "64", "--progress", "false"])
+          "--batch_size", "8", "--max_seq_length", "128", "--doc_stride", "64", "--progress", "false",
+          "--from_scratch", str(head == "bert").lower()])
     printed = json.loads(capsys.readouterr().out)
     dev_ids = [qa["id"] for a in json.loads(dev.read_text())["data"] for p in a["paragraphs"] for qa in p["qas"]]
     preds = json.loads((out / "predictions.json").read_text())
@@ -236,6 +238,13 @@ def test_squad_end_to_end_tiny(pretrained, tmp_path, capsys, version, head):
         assert (out / d / "model.safetensors").is_file() and (out / d / "spiece.model").is_file()
     assert json.loads((out / "last" / "config.json").read_text())["architectures"] == [
         "AlbertForSquadV2" if version == "2.0" and head == "albert" else "AlbertForQuestionAnswering"]
+    from safetensors.torch import load_file
+
+    emb = "albert.embeddings.word_embeddings.weight"
+    moved = (load_file(out / "last" / "model.safetensors")[emb]
+             - load_file(pretrained / "model.safetensors")[emb]).abs()
+    # 6 small steps move pretrained weights a little; --from_scratch (the bert run) never loaded them
+    assert (moved.max() > 1e-2) == (head == "bert") and moved.max() > 0
     results = json.loads((out / "squad_results.json").read_text())
     assert results["alignment"]["answers"] > 0 and results["train_windows"] > 0
     # predict only, from the fine-tuned checkpoint
@@ -257,3 +266,54 @@ def test_squad_refuses_mismatched_version_and_untrained_model(pretrained, tmp_pa
     with pytest.raises(SystemExit):
         main(["squad", "--predict-file", str(V1), "--model", str(pretrained), "--output", str(tmp_path / "x")])
     assert "--max_seq_length 384 is longer than" in capsys.readouterr().err  # the tiny model has 128 positions
+
+
+def test_v2_scoring_applies_the_threshold_once_and_tunes_on_every_answer():
+    data, _ = load_dataset(V2)
+    rng = __import__("random").Random(0)
+    qids = [(qa["id"], qa["answers"]) for a in data for p in a["paragraphs"] for qa in p["qas"]]
+    # non-null answers: gold for 70% of answerable questions, a wrong span otherwise; odds spread over [-3, 3]
+    texts = {q: (ans[0]["text"] if ans and rng.random() < 0.7 else "wrong words") for q, ans in qids}
+    odds = {q: rng.uniform(-3, 3) for q, _ in qids}
+    tuned = None
+    for t in (-1.0, 0.0, 1.5, 2.5):
+        m = Q.score(data, texts, odds, "2.0", t)
+        written = {q: "" if odds[q] > t else texts[q] for q in texts}  # what predictions.json holds
+        assert m["f1"] == evaluate_v2(data, written)["f1"] and m["exact"] == evaluate_v2(data, written)["exact"]
+        t_best = m["tuned_on_this_set (optimistic, not applied)"]
+        assert tuned is None or t_best == tuned  # the search sees the answers, whatever threshold was applied
+        tuned = t_best
+    assert Q.score(data, texts, odds, "2.0", tuned["best_f1_thresh"])["f1"] == pytest.approx(tuned["best_f1"])
+
+
+def test_settings_and_files_are_checked_before_any_work(tmp_path):
+    with pytest.raises(SquadDataError, match="doc_stride"):
+        Q.Settings(doc_stride=0)
+    with pytest.raises(SquadDataError, match="leaves no room"):
+        Q.Settings(max_seq_length=3)
+    examples, _ = Q.read_squad(V1)
+    with pytest.raises(SquadDataError, match=r"dev-v1.1.json: a question of 20 tokens leaves no room"):
+        Q.Settings(max_seq_length=23, max_query_length=20).check_room(
+            load_tokenizer(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"), examples, str(V1))
+    data, _ = load_dataset(V2)
+    with pytest.raises(SquadDataError, match="has no gold answer: this is SQuAD 2.0"):
+        evaluate_v1(data, {})
+    with pytest.raises(SquadDataError, match="no answer for 6077 of 6078 questions"):
+        evaluate_v2(data, {data[0]["paragraphs"][0]["qas"][0]["id"]: ""})
+    p = tmp_path / "v2.json"
+    p.write_text(json.dumps({"version": "2.0", "data": data[:1]}))  # "2.0", not "v2.0": still SQuAD 2.0
+    assert Q.read_squad(p)[1] == "2.0"
+    p.write_text(json.dumps({"data": [{"title": "x"}]}))
+    with pytest.raises(SquadDataError, match=r"data\[0\]: expected an object with a 'paragraphs' list"):
+        evaluate_files(str(p), str(V1_PRED))
+
+
+def test_predict_restores_training_mode_when_stopped_early(albert_tokenizer):
+    model = FakeQA(albert_tokenizer, "▁the", "▁the").train()
+    ex = Q.SquadExample("q", "what?", "the cat and the dog", [])
+    stream = Q.predict(model, albert_tokenizer, [ex, ex, ex], Q.Settings(max_seq_length=32), torch.device("cpu"),
+                       batch_size=1)
+    next(stream)
+    assert not model.training
+    stream.close()
+    assert model.training

@@ -87,21 +87,21 @@ def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "
     if unknown:
         raise TFCheckpointError(f"{prefix}: {len(unknown)} variable(s) neither mapped nor known to be skippable: "
                                 f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}")
-    hf_state, transposed = {}, []
+    hf_state, transposed, source_of = {}, [], {}
     for tf_name, (hf_key, transpose) in sorted(mapped.items()):
         t = torch.from_numpy(ck.read(tf_name))
         if transpose:
             t = t.T.contiguous()
             transposed.append(tf_name)
         if hf_key in hf_state:
-            raise TFCheckpointError(f"{prefix}: {tf_name} and another variable both map to {hf_key}")
-        hf_state[hf_key] = t
+            raise TFCheckpointError(f"{prefix}: {source_of[hf_key]} and {tf_name} both map to {hf_key}")
+        hf_state[hf_key], source_of[hf_key] = t, tf_name
     cls, overrides = _pick_head(hf_state, head)
     model = cls(cfg.replace(**overrides) if overrides else cfg)
     if getattr(model, "backbone_prefix", "") and getattr(getattr(model, "albert", None), "pooler", None) is None:
         for k in [k for k in hf_state if k.startswith("albert.pooler.")]:  # QA heads have no pooler
             hf_state.pop(k)
-            skipped.append(next(n for n, (h, _) in mapped.items() if h == k) + " (pooler: unused by this head)")
+            skipped.append(f"{source_of[k]} (pooler: unused by this head)")
     missing, unexpected = model.load_hf_state_dict(hf_state, source=str(prefix))
     if missing or unexpected:
         raise TFCheckpointError(f"{prefix}: does not fill {cls.__name__} (missing {missing}, unexpected {unexpected})"

@@ -67,7 +67,7 @@ BundleHeaderProto, BundleEntryProto = _message_classes()
 # tensorflow/core/framework/types.proto
 _DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64, 10: np.bool_,
            17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
-_BFLOAT16, _STRING = 14, 7
+_BFLOAT16 = 14
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -117,6 +117,8 @@ def _entries(block: bytes, where: str):
         raise TFCheckpointError(f"{where}: block too short")
     (n_restarts,) = struct.unpack("<I", block[-4:])
     limit = len(block) - 4 - 4 * n_restarts
+    if limit < 0:
+        raise TFCheckpointError(f"{where}: malformed block ({n_restarts} restart points in {len(block)} bytes)")
     pos, key = 0, b""
     while pos < limit:
         shared, pos = _varint(block, pos)
@@ -202,28 +204,39 @@ class TFCheckpoint:
                 self._shards[k] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if p.stat().st_size else b""
         return self._shards[k]
 
-    def read(self, name: str) -> np.ndarray:
+    def _checked_bytes(self, name: str) -> bytes:
         t = self.tensors[name]
         data = self._shard(t.shard)
         if t.offset + t.size > len(data):
-            raise TFCheckpointError(f"{self.shard_path(t.shard)}: tensor {name!r} needs bytes {t.offset}-"
-                                    f"{t.offset + t.size} but the shard has {len(data)}: truncated")
+            raise TFCheckpointError(f"{self.shard_path(t.shard)}: checksum cannot match for tensor {name!r}: it needs "
+                                    f"bytes {t.offset}-{t.offset + t.size} but the shard has {len(data)} (truncated)")
         raw = data[t.offset:t.offset + t.size]
         if google_crc32c.value(raw) != _unmask(t.crc32c):
             raise TFCheckpointError(f"{self.shard_path(t.shard)}: checksum mismatch for tensor {name!r}: the "
                                     f"checkpoint is corrupt")
+        return raw
+
+    def read(self, name: str) -> np.ndarray:
+        t = self.tensors[name]
+        raw = self._checked_bytes(name)
         if t.dtype == _BFLOAT16:
-            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16
-            return bits.view(np.float32).reshape(t.shape)
-        if t.dtype not in _DTYPES:
+            dtype = np.dtype("<u2")
+        elif t.dtype in _DTYPES:
+            dtype = np.dtype(_DTYPES[t.dtype]).newbyteorder("<")
+        else:
             raise TFCheckpointError(f"tensor {name!r} has TF dtype {t.dtype}, which has no numeric reading")
-        return np.frombuffer(raw, dtype=np.dtype(_DTYPES[t.dtype]).newbyteorder("<")).reshape(t.shape).copy()
+        if len(raw) != dtype.itemsize * int(np.prod(t.shape)):
+            raise TFCheckpointError(f"tensor {name!r}: {len(raw)} bytes do not hold shape {t.shape} of "
+                                    f"{dtype.itemsize}-byte values")
+        arr = np.frombuffer(raw, dtype=dtype).reshape(t.shape)
+        if t.dtype == _BFLOAT16:
+            return (arr.astype(np.uint32) << 16).view(np.float32)
+        return arr.copy()
 
     def verify(self) -> None:
-        """Check every tensor's checksum (strings excepted: their bytes are checked when read by TF only)."""
-        for name, t in self.tensors.items():
-            if t.dtype != _STRING:
-                self.read(name)
+        """Check every tensor's checksum, whatever its dtype (optimizer slots and strings included)."""
+        for name in self.tensors:
+            self._checked_bytes(name)
 
 
 def find_prefix(path: str | Path) -> tuple[Path, bool]:

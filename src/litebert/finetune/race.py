@@ -27,7 +27,7 @@ from litebert.tokenizer import load_tokenizer
 
 LEVELS = ("middle", "high")
 LABELS = "ABCD"
-_SPLIT = re.compile(r"^(?P<name>[\w.-]+)(?:\[(?P<a>-?\d*):(?P<b>-?\d*)\])?$")
+_SPLIT = re.compile(r"^(?P<name>[\w.-]+)(?:\[(?P<a>-?\d+)?:(?P<b>-?\d+)?\])?$")
 
 
 class RaceDataError(ValueError):
@@ -56,7 +56,7 @@ def _parse(obj, where: str, level: str, fallback_id: str) -> list[RaceExample]:
     for k, (q, opts, a) in enumerate(zip(questions, options, answers)):
         if len(opts) != 4:
             raise RaceDataError(f"{where}: question {k} has {len(opts)} options, expected 4")
-        if a not in LABELS and a != "":
+        if a not in ("A", "B", "C", "D", ""):
             raise RaceDataError(f"{where}: question {k} has answer {a!r}, expected one of A, B, C, D")
         out.append(RaceExample(f"{obj.get('id') or level + '/' + fallback_id}-{k}", level, article, q, list(opts),
                                LABELS.index(a) if a else -1))
@@ -92,6 +92,8 @@ def read_race(data_dir: str | Path, split: str, levels: Sequence[str] = LEVELS) 
         raise RaceDataError(f"{root / m['name']}: no questions")
     a = int(m["a"]) if m["a"] else None
     b = int(m["b"]) if m["b"] else None
+    if not out[a:b]:
+        raise RaceDataError(f"split {split!r} selects no questions (the split has {len(out)})")
     return out[a:b]
 
 

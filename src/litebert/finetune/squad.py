@@ -28,7 +28,7 @@ import torch
 from litebert import checkpoint as ckpt
 from litebert import distributed as D
 from litebert import training as T
-from litebert.finetune.squad_eval import SquadDataError, evaluate_v1, evaluate_v2, load_dataset
+from litebert.finetune.squad_eval import SquadDataError, data_version, evaluate_v1, evaluate_v2, load_dataset
 from litebert.finetune.trainer import FinetuneArgs, finetune_loop, pad, save_with_tokenizer
 from litebert.model import AlbertForQuestionAnswering, AlbertForSquadV2
 from litebert.textio import atomic_write_bytes
@@ -80,7 +80,7 @@ def read_squad(path: str | os.PathLike) -> tuple[list[SquadExample], str]:
                 out.append(SquadExample(qa["id"], qa["question"], context, [] if impossible else answers, impossible))
     if not out:
         raise SquadDataError(f"{path}: no questions")
-    return out, "2.0" if version.startswith("v2") else "1.1"
+    return out, data_version(data, version)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -89,6 +89,8 @@ def read_squad(path: str | os.PathLike) -> tuple[list[SquadExample], str]:
 
 def doc_spans(n_ctx: int, room: int, stride: int) -> list[tuple[int, int]]:
     """[start, end) context-token ranges of the windows: `room` tokens each, starting every `stride` tokens."""
+    if stride < 1:
+        raise SquadDataError(f"doc_stride must be at least 1, got {stride}")
     if room < 1:
         raise SquadDataError(f"max_seq_length leaves no room for the context ({room} tokens)")
     spans, start = [], 0
@@ -155,6 +157,21 @@ class Settings:
     max_query_length: int = 64
     n_best_size: int = 20
     max_answer_length: int = 30
+
+    def __post_init__(self):
+        if self.doc_stride < 1 or min(self.max_query_length, self.n_best_size, self.max_answer_length) < 1:
+            raise SquadDataError("doc_stride, max_query_length, n_best_size and max_answer_length must be positive")
+        if self.max_seq_length < 4:
+            raise SquadDataError(f"max_seq_length {self.max_seq_length} leaves no room for the context")
+
+    def check_room(self, tokenizer, examples: Sequence["SquadExample"], source: str) -> None:
+        """Fail now, not at the first evaluation, when a question leaves a window no room for context."""
+        longest = max((len(x) for x in tokenizer.encode_batch([e.question for e in examples],
+                                                              add_special_tokens=False)["input_ids"]), default=0)
+        q = min(longest, self.max_query_length)
+        if self.max_seq_length - q - 3 < 1:
+            raise SquadDataError(f"{source}: a question of {q} tokens leaves no room for the context in "
+                                 f"max_seq_length {self.max_seq_length}; raise it or lower max_query_length")
 
 
 def windows(tokenizer, ex: SquadExample, ctx: Context, index: int, s: Settings,
@@ -337,18 +354,20 @@ def predict(model, tokenizer, examples: Iterable[SquadExample], s: Settings, dev
             if table.remaining == 0:
                 yield _finish(table, s, head, version, null_threshold)
 
-    for i, ex in enumerate(examples):
-        if ctx is None or ctx.text != ex.context:
-            ctx = Context.of(tokenizer, ex.context)
-        ws = windows(tokenizer, ex, ctx, i, s)
-        table = _Table(ex, ctx, [w.span for w in ws], len(ws))
-        pending += [(table, w) for w in ws]
-        while len(pending) >= batch_size:
-            chunk, pending = pending[:batch_size], pending[batch_size:]
-            yield from run(chunk)
-    if pending:
-        yield from run(pending)
-    model.train(was_training)
+    try:
+        for i, ex in enumerate(examples):
+            if ctx is None or ctx.text != ex.context:
+                ctx = Context.of(tokenizer, ex.context)
+            ws = windows(tokenizer, ex, ctx, i, s)
+            table = _Table(ex, ctx, [w.span for w in ws], len(ws))
+            pending += [(table, w) for w in ws]
+            while len(pending) >= batch_size:
+                chunk, pending = pending[:batch_size], pending[batch_size:]
+                yield from run(chunk)
+        if pending:
+            yield from run(pending)
+    finally:  # also when the consumer stops early or a batch fails
+        model.train(was_training)
 
 
 def _keep(table: _Table, w: Window, si: int, ei: int, s: Settings) -> tuple[int, int] | None:
@@ -405,7 +424,7 @@ def _finish(table: _Table, s: Settings, head: str, version: str, null_threshold:
     nbest, seen = [], set()
     for st, en, (cs, ce) in ranked:
         text = ctx.text_of(cs, ce).strip()
-        if text in seen:
+        if not text or text in seen:  # a lone "▁" covers no character: it would read as the null answer
             continue
         seen.add(text)
         nbest.append({"text": text, names[0]: st, names[1]: en})
@@ -451,8 +470,9 @@ class _JsonObjectWriter:
 
 
 def write_predictions(preds: Iterable[Prediction], out_dir: Path, version: str) -> tuple[dict, dict]:
-    """predictions.json, nbest_predictions.json and (v2) null_odds.json in the official formats; returns the
-    predicted texts and null scores (what the metrics need)."""
+    """predictions.json, nbest_predictions.json and (v2) null_odds.json in the official formats; returns what the
+    metrics need: the answers (v2: the best non-null answer, the threshold being applied by the evaluation) and the
+    null scores."""
     files = {"p": _JsonObjectWriter(out_dir / "predictions.json"),
              "n": _JsonObjectWriter(out_dir / "nbest_predictions.json")}
     if version == "2.0":
@@ -461,7 +481,7 @@ def write_predictions(preds: Iterable[Prediction], out_dir: Path, version: str) 
     for p in preds:
         files["p"].add(p.qid, p.text)
         files["n"].add(p.qid, p.nbest)
-        texts[p.qid] = p.text
+        texts[p.qid] = p.nbest[0]["text"] if version == "2.0" else p.text  # v2: the best non-null answer
         if version == "2.0":
             files["o"].add(p.qid, p.null_odds)
             odds[p.qid] = p.null_odds
@@ -471,11 +491,13 @@ def write_predictions(preds: Iterable[Prediction], out_dir: Path, version: str) 
 
 
 def score(dataset: list, texts: dict, odds: dict, version: str, null_threshold: float) -> dict:
-    """The official metrics; for v2 the dev-tuned threshold is reported apart and labelled, never applied."""
+    """The official metrics. v2: the best non-null answers with the null scores as no-answer probabilities and
+    `null_threshold` as the official na_prob_thresh, which scores exactly predictions.json, and lets the threshold
+    search see every answer; the threshold tuned on this set is reported apart and labelled, never applied."""
     if version == "1.1":
         m = evaluate_v1(dataset, texts)
         return {**m, "main": m["f1"]}
-    m = evaluate_v2(dataset, texts, odds)
+    m = evaluate_v2(dataset, texts, odds, na_prob_thresh=null_threshold)
     tuned = {k: m.pop(k) for k in ("best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh")}
     return {**m, "null_threshold": null_threshold, "main": m["f1"],
             "tuned_on_this_set (optimistic, not applied)": tuned}
@@ -543,7 +565,8 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
     dev, dev_version = read_squad(predict_file)
     dataset, _ = load_dataset(predict_file)
     _check_version(predict_file, dev_version, version)
-    has_answers = any(e.answers for e in dev)
+    s.check_room(tok, dev, predict_file)
+    has_answers = any(e.answers or e.is_impossible for e in dev)  # gold to score against
     report: dict = {"version": version}
 
     def evaluate_into(m, directory: Path) -> dict:
@@ -554,6 +577,7 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
     if train_file:
         train, train_version = read_squad(train_file)
         _check_version(train_file, train_version, version)
+        s.check_room(tok, train, train_file)
         alignment = AlignmentReport()
         ws = training_windows(tok, train, s, alignment)
         head_name = "v1" if version == "1.1" else head

@@ -3,7 +3,8 @@ so that litebert needs no external script: the same answer normalisation, the sa
 answers, the same order of summation, so the printed numbers agree to the last digit.
 
 The two scripts differ in ways that matter and are kept: v1.1 counts a question without a prediction as 0 (and in
-the total), v2.0 leaves it out of the total; v2.0 scores an empty gold answer list as the single answer "".
+the total); v2.0 needs a prediction for every question (its script fails otherwise; litebert says which is missing)
+and scores an empty gold answer list as the single answer "".
 """
 
 from __future__ import annotations
@@ -56,14 +57,21 @@ def exact_score(prediction: str, ground_truth: str) -> int:
 
 
 def _questions(dataset: list, source: str):
-    try:
-        for a, article in enumerate(dataset):
-            for p, paragraph in enumerate(article["paragraphs"]):
-                for q, qa in enumerate(paragraph["qas"]):
+    """(id, gold answer texts) of every question, in file order."""
+    for a, article in enumerate(dataset):
+        where = f"{source}: data[{a}]"
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            raise SquadDataError(f"{where}: expected an object with a 'paragraphs' list")
+        for p, paragraph in enumerate(article["paragraphs"]):
+            qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
+            if not isinstance(qas, list):
+                raise SquadDataError(f"{where}.paragraphs[{p}]: expected an object with a 'qas' list")
+            for q, qa in enumerate(qas):
+                try:
                     yield qa["id"], [x["text"] for x in qa["answers"]]
-    except (KeyError, TypeError) as e:
-        raise SquadDataError(f"{source}: data[{a}].paragraphs[{p}]: expected the SQuAD layout "
-                             f"(paragraphs/qas/id/answers/text), missing {e}") from None
+                except (KeyError, TypeError) as e:
+                    raise SquadDataError(f"{where}.paragraphs[{p}].qas[{q}]: expected 'id' and 'answers' with "
+                                         f"'text', missing {e}") from None
 
 
 def evaluate_v1(dataset: list, predictions: Mapping[str, str], source: str = "data") -> dict[str, float]:
@@ -71,6 +79,9 @@ def evaluate_v1(dataset: list, predictions: Mapping[str, str], source: str = "da
     f1 = exact_match = total = 0
     for qid, golds in _questions(dataset, source):
         total += 1
+        if not golds:
+            raise SquadDataError(f"{source}: question {qid!r} has no gold answer: this is SQuAD 2.0 data; evaluate "
+                                 f"it as 2.0")
         if qid not in predictions:
             print(f"Unanswered question {qid} will receive score 0.", file=sys.stderr)
             continue
@@ -139,6 +150,10 @@ def evaluate_v2(dataset: list, predictions: Mapping[str, str], na_probs: Mapping
     if na_probs is None:
         na_probs = {k: 0.0 for k in predictions}
     exact_raw, f1_raw, has_ans = raw_scores_v2(dataset, predictions, source)
+    unanswered = [q for q in has_ans if q not in exact_raw]
+    if unanswered:  # the official script fails on these (KeyError in its HasAns/NoAns breakdown)
+        raise SquadDataError(f"predictions: no answer for {len(unanswered)} of {len(has_ans)} questions, e.g. "
+                             f"{unanswered[0]!r}; SQuAD 2.0 needs one for every question (\"\" for no answer)")
     missing = [q for q in exact_raw if q not in na_probs]
     if missing:
         raise SquadDataError(f"no-answer probabilities: no entry for question {missing[0]!r} "
@@ -168,6 +183,18 @@ def _read_json(path: str | Path, what: str):
         raise SquadDataError(f"{path}: not a JSON {what} file ({e})") from None
 
 
+def data_version(dataset: list, declared: str) -> str:
+    """ "2.0" when the file says so ("v2.0", "2.0") or holds an unanswerable question, else "1.1"."""
+    if declared.lstrip("v").startswith("2"):
+        return "2.0"
+    for article in dataset:
+        for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
+            for qa in paragraph.get("qas", []) if isinstance(paragraph, dict) else []:
+                if isinstance(qa, dict) and (qa.get("is_impossible") or not qa.get("answers")):
+                    return "2.0"
+    return "1.1"
+
+
 def load_dataset(path: str | Path) -> tuple[list, str]:
     """The "data" list and the "version" of a SQuAD file."""
     obj = _read_json(path, "SQuAD data")
@@ -192,7 +219,7 @@ def evaluate_files(data_file: str, predictions: str, na_probs: str | None = None
     bad = next((k for k, v in preds.items() if not isinstance(v, str)), None)
     if bad is not None:
         raise SquadDataError(f"{predictions}: the prediction for {bad!r} is not a string")
-    v = version or ("2.0" if file_version.startswith("v2") else "1.1")
+    v = version or data_version(dataset, file_version)
     if v not in ("1.1", "2.0"):
         raise SquadDataError(f"--version must be 1.1 or 2.0, got {version!r}")
     if v == "1.1":
