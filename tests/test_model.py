@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 
 import pytest
@@ -352,3 +353,24 @@ def test_save_is_atomic_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         AlbertModel(c).save_pretrained(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp files left, nothing changed
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
+def test_compiled_model_matches_eager_with_shared_layers():
+    """torch.compile (the tiny recipe's and the benchmark's fast path) keeps the math: same loss and gradients as
+    eager, with cross-layer sharing exercised (2 groups, 2 inner groups, 4 layers)."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c)
+    ids = torch.randint(0, 50, (2, 9))
+    positions = torch.tensor([[1, 4], [2, 7]])
+    results = []
+    for fn in (model, torch.compile(model)):
+        model.zero_grad()
+        out = fn(ids, torch.ones_like(ids), torch.zeros_like(ids), masked_positions=positions)
+        loss = out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

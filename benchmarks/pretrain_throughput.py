@@ -1,0 +1,178 @@
+"""Pretraining-step throughput, litebert against transformers, in one process on the same random batch.
+
+litebert: AlbertForPreTraining with the MLM head on the masked positions only, fused QKV, SDPA, the original LAMB
+(foreach), clipping at 1.0; optionally torch.compile and activation checkpointing. transformers: its
+AlbertForPreTraining (attn_implementation="sdpa", MLM logits over every position as its API computes them) with fused
+AdamW, as ../shared/bench/hf_albert_bench.py runs it. Both in bf16 autocast. Model FLOPs per token are the same for
+both (performance-anchors.md section 4: 6 N_c + 12 L s h + (p/s) 6 (h E + E V), the MLM head counted on the p
+predicted positions only), so the ratio of TFLOP/s is the ratio of sequences/s. MFU against the measured H100 bf16
+peak (790 TFLOP/s) and the spec sheet's (989).
+
+    python benchmarks/pretrain_throughput.py                               # GPU: base 128/512, large 512, xxlarge 512
+    python benchmarks/pretrain_throughput.py --cases tiny:64:8 --steps 3 --warmup 1 --device cpu --precision fp32
+
+Prints one JSON line per (case, system), then a markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from litebert import AlbertConfig, AlbertForPreTraining
+from litebert.model import estimate_flops_per_token
+from litebert.optim import OptimConfig, build_optimizer
+
+PEAKS = {"measured": 790e12, "spec": 989e12}  # H100 bf16 dense (performance-anchors.md)
+SIZES = {"base": "albert-base-v2", "large": "albert-large-v2", "xlarge": "albert-xlarge-v2",
+         "xxlarge": "albert-xxlarge-v2", "tiny": "tiny"}
+GPU_CASES = "base:128:256,base:512:64,large:512:32,xxlarge:512:16"  # hf_albert_bench.py's batches
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_batch(vocab: int, batch: int, seq: int, preds: int, device: torch.device, seed: int = 0) -> dict:
+    """Random ids, segments split in the middle, `preds` distinct masked positions per row and their labels."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, vocab, (batch, seq), generator=g)
+    positions = torch.stack([torch.randperm(seq - 2, generator=g)[:preds] + 1 for _ in range(batch)]).sort(-1).values
+    labels = ids.gather(1, positions)
+    types = torch.zeros_like(ids)
+    types[:, seq // 2:] = 1
+    dense_labels = torch.full_like(ids, -100).scatter(1, positions, labels)  # transformers' MLM label layout
+    out = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": types,
+           "masked_positions": positions, "masked_labels": labels, "dense_labels": dense_labels,
+           "sop": torch.randint(0, 2, (batch,), generator=g)}
+    return {k: v.to(device) for k, v in out.items()}
+
+
+def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: bool, checkpointing: bool):
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(config).to(device).train()
+    if checkpointing:
+        model.gradient_checkpointing_enable()
+    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    forward = torch.compile(model) if compile_ else model
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
+                          masked_positions=b["masked_positions"])
+        loss = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten()) + \
+            F.cross_entropy(out.sop_logits.float(), b["sop"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, step
+
+
+def transformers_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype):
+    import transformers
+
+    hf_cfg = transformers.AlbertConfig(**{k: v for k, v in config.to_dict().items()
+                                          if k in transformers.AlbertConfig().to_dict()})
+    torch.manual_seed(0)
+    model = transformers.AlbertForPreTraining._from_config(hf_cfg, attn_implementation="sdpa").to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                        token_type_ids=b["token_type_ids"], labels=b["dense_labels"], sentence_order_label=b["sop"])
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, step
+
+
+def run_case(system: str, size: str, seq: int, batch: int, args, device: torch.device) -> dict:
+    config = AlbertConfig.from_preset(SIZES[size], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                      max_position_embeddings=max(512, seq))
+    preds = args.predictions
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+    row = {"system": system, "model": size, "seq": seq, "batch": batch, "predictions": preds,
+           "precision": args.precision, "compile": args.compile if system == "litebert" else False,
+           "activation_checkpointing": args.activation_checkpointing if system == "litebert" else False}
+    b = make_batch(config.vocab_size, batch, seq, preds, device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        if system == "litebert":
+            model, step = litebert_step_fn(config, b, device, dtype, args.compile, args.activation_checkpointing)
+        else:
+            model, step = transformers_step_fn(config, b, device, dtype)
+        for _ in range(args.warmup):
+            step()
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        _sync(device)
+        dt = (time.perf_counter() - t) / args.steps
+    except torch.cuda.OutOfMemoryError:
+        return {**row, "error": "OOM"}
+    tflops = batch * seq / dt * estimate_flops_per_token(config, seq, preds) / 1e12
+    row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tok_per_s=round(batch * seq / dt),
+               tflops=round(tflops, 2))
+    if device.type == "cuda":
+        row.update(mfu=round(tflops * 1e12 / PEAKS["measured"], 3), mfu_spec=round(tflops * 1e12 / PEAKS["spec"], 3),
+                   peak_mem_gb=round(torch.cuda.max_memory_allocated() / 2**30, 1))
+    del model, step
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", default=None, help=f"size:seq:batch,... (GPU default {GPU_CASES}; CPU tiny:64:8)")
+    ap.add_argument("--systems", default="litebert,transformers")
+    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--predictions", type=int, default=20, help="masked positions per sequence (the original: 20)")
+    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--compile", action="store_true", help="torch.compile litebert's model")
+    ap.add_argument("--activation_checkpointing", action="store_true")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    cases = args.cases or (GPU_CASES if device.type == "cuda" else "tiny:64:8")
+    import transformers
+
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or 'cpu'}, " \
+        f"{torch.get_num_threads()} threads)"
+    print(json.dumps({"date": str(datetime.date.today()), "device": where, "torch": torch.__version__,
+                      "transformers": transformers.__version__, "args": vars(args)}), flush=True)
+    rows = []
+    for case in cases.split(","):
+        size, seq, batch = case.split(":")
+        for system in args.systems.split(","):
+            rows.append(run_case(system, size, int(seq), int(batch), args, device))
+            print(json.dumps(rows[-1]), flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    print(f"\n{datetime.date.today()} | {where} | torch {torch.__version__}, transformers {transformers.__version__} | "
+          f"{args.precision}" + (", compile" if args.compile else ""))
+    print("\n| model | seq | batch | system | seq/s | model TFLOP/s | MFU (790) | MFU (989) | peak GB "
+          "| vs transformers |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        base = next((x for x in rows if x["system"] == "transformers" and "seq_per_s" in x
+                     and (x["model"], x["seq"]) == (r["model"], r["seq"])), None)
+        ratio = f"{r['seq_per_s'] / base['seq_per_s']:.2f}x" if base and "seq_per_s" in r else "-"
+        print(f"| {r['model']} | {r['seq']} | {r['batch']} | {r['system']} | {r.get('seq_per_s', r.get('error'))} | "
+              f"{r.get('tflops', '-')} | {r.get('mfu', '-')} | {r.get('mfu_spec', '-')} | {r.get('peak_mem_gb', '-')} | "
+              f"{ratio} |")
+
+
+if __name__ == "__main__":
+    main()

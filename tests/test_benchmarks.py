@@ -1,0 +1,41 @@
+"""Smoke test of the pretraining-throughput benchmark on CPU (tiny sizes): both systems run the same batch and the
+script prints a row per system and the table for docs/benchmarks.md. The numbers themselves come from a GPU run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import pretrain_throughput as P  # noqa: E402
+
+
+def test_pretrain_throughput_runs_both_systems_on_cpu():
+    pytest.importorskip("transformers")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretrain_throughput.py"), "--cases", "tiny:32:4",
+                           "--steps", "2", "--warmup", "1", "--device", "cpu", "--precision", "fp32"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith('{"system"')]
+    assert [r["system"] for r in rows] == ["litebert", "transformers"]
+    assert all(r["seq_per_s"] > 0 and r["tok_per_s"] == pytest.approx(r["seq_per_s"] * 32, rel=0.01) for r in rows)
+    assert "| tiny | 32 | 4 | litebert |" in proc.stdout and "| tiny | 32 | 4 | transformers |" in proc.stdout
+
+
+def test_benchmark_batch_is_the_same_task_for_both_systems():
+    b = P.make_batch(1000, 3, 16, 4, torch.device("cpu"))
+    assert b["masked_positions"].shape == (3, 4)
+    assert all(len(set(r.tolist())) == 4 for r in b["masked_positions"])  # distinct positions
+    assert (b["masked_positions"] > 0).all() and (b["masked_positions"] < 15).all()  # never [CLS]/last
+    # transformers' dense labels hold exactly litebert's (position, label) pairs
+    dense = b["dense_labels"]
+    assert (dense != -100).sum() == 12
+    assert torch.equal(dense.gather(1, b["masked_positions"]), b["masked_labels"])
+    assert torch.equal(b["masked_labels"], b["input_ids"].gather(1, b["masked_positions"]))
