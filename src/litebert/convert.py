@@ -131,8 +131,10 @@ def convert_hf(path: str | Path) -> tuple[torch.nn.Module, dict, Path]:
 
 def convert(path: str, *, output: str, from_: str = "tf", to: str = "hf", config: str | None = None,
             head: str = "auto") -> dict:
-    """Convert an original TF checkpoint, a TF-Hub module or an HF checkpoint into an HF-layout directory (what
-    litebert and transformers load), with the SentencePiece model when one ships beside it.
+    """Convert a TF checkpoint, a TF-Hub module or an HF checkpoint into an HF-layout directory.
+
+    The output is what litebert and transformers load, with the SentencePiece model when one ships beside the
+    checkpoint, and conversion.json listing every variable converted, transposed or skipped.
 
     Example:
         litebert convert --from tf albert_base/model.ckpt-best --output albert-base

@@ -514,8 +514,10 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
           micro_batch_size: int | None = None, predict_batch_size: int = 32, eval_every: int | None = None,
           seed: int = 12345, precision: str = "fp32", device: str = "auto", tokenizer: str | None = None,
           resume: bool = True, from_scratch: bool = False, progress: bool = True) -> dict:
-    """Fine-tune on SQuAD v1.1 or v2.0 and predict: predictions.json, nbest_predictions.json, null_odds.json (v2) and
-    the official metrics when the predict file has answers. Without --train_file, predict with a fine-tuned model.
+    """Fine-tune on SQuAD v1.1 or v2.0 and predict (`litebert squad evaluate` scores a predictions file).
+
+    Writes predictions.json, nbest_predictions.json, null_odds.json (v2) and the official metrics when the predict
+    file has answers. Without --train_file, predicts with a fine-tuned model.
 
     Example:
         litebert squad --version 2.0 --train_file train-v2.0.json --predict_file dev-v2.0.json \
@@ -639,8 +641,7 @@ def _check_version(path: str, found: str, wanted: str) -> None:
 
 def squad_evaluate(data_file: str, predictions: str, *, na_probs: str | None = None, version: str | None = None,
                    na_prob_thresh: float = 1.0) -> dict:
-    """Score a predictions file with the official SQuAD metrics (evaluate-v1.1.py / evaluate-v2.0.py), printing the
-    same JSON keys.
+    """Score a predictions file with the official SQuAD v1.1 / v2.0 metrics, printing the official JSON keys.
 
     Example:
         litebert squad evaluate dev-v2.0.json runs/squad2/predictions.json --na_probs runs/squad2/null_odds.json
@@ -661,8 +662,10 @@ def squad_evaluate(data_file: str, predictions: str, *, na_probs: str | None = N
 
 def squad_check(data_file: str, *, tokenizer: str, max_seq_length: int = 384, doc_stride: int = 128,
                 max_query_length: int = 64) -> dict:
-    """Check how a SQuAD file's gold answers survive tokenization and windowing: how many the tokens' offsets give
-    back exactly, how many start or end inside a token (with examples), how many windows hold the answer.
+    """Report how a SQuAD file's gold answers survive tokenization and windowing.
+
+    How many answers the tokens' offsets give back exactly, how many start or end inside a token (with examples),
+    how many windows hold the answer.
 
     Example:
         litebert squad check dev-v1.1.json --tokenizer albert-base-v2
