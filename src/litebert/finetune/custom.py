@@ -26,7 +26,7 @@ from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
 from litebert.finetune.trainer import (FinetuneArgs, encoder_inputs, finetune_loop, pad, predict_logits,
-                                       save_with_tokenizer, summarize_seeds)
+                                       save_with_tokenizer, summarize_seeds, TokenRows)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -261,20 +261,13 @@ def encode_labels(rows: Sequence[Row], problem: str, label_list: list[str] | Non
 
 
 @dataclass
-class TaggedSet:
+class TaggedSet(TokenRows):
     """Words cut into pieces; the label sits on each word's first piece (-100 elsewhere, ignored by the loss)."""
 
     input_ids: list[list[int]]
     labels: list[list[int]] | None
     first_piece: list[list[int]]  # position of each kept word's first piece
     num_words: list[int]  # words in the sentence (those past max_seq_length are not in first_piece)
-
-    @property
-    def lengths(self) -> list[int]:
-        return [len(x) for x in self.input_ids]
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
 
     def units(self, rows: Sequence[int]) -> int:
         return sum(len(self.first_piece[r]) for r in rows)

@@ -102,13 +102,10 @@ def save_with_tokenizer(tokenizer) -> Callable[[torch.nn.Module, Path], None]:
     return save
 
 
-@dataclass
-class SequenceSet:
-    """Encoded sentence (pair) examples for sequence classification, multi-label classification or regression."""
+class TokenRows:
+    """`lengths` and `len()` of a set whose examples are the token-id lists in `input_ids`."""
 
     input_ids: list[list[int]]
-    token_type_ids: list[list[int]]
-    labels: list | None = None  # int class ids, floats (regression) or multi-hot float lists
 
     @property
     def lengths(self) -> list[int]:
@@ -116,6 +113,15 @@ class SequenceSet:
 
     def __len__(self) -> int:
         return len(self.input_ids)
+
+
+@dataclass
+class SequenceSet(TokenRows):
+    """Encoded sentence (pair) examples for sequence classification, multi-label classification or regression."""
+
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: list | None = None  # int class ids, floats (regression) or multi-hot float lists
 
     def units(self, rows: Sequence[int]) -> int:
         return len(rows)
