@@ -1,7 +1,8 @@
 """Fine-tuning throughput on a real GLUE task, in one run: transformers' usual recipe (AlbertForSequenceClassification,
 every example padded to max_seq_length 128, a plain AdamW loop) against litebert's fine-tuning loop (the same weights,
 length-grouped batches padded to their longest example), plus litebert padded to 128 too, which separates the model's
-speed from the batching's. Training examples per second over the timed steps (after warm-up), and the ratio.
+speed from the batching's, and litebert unpadded (dense layers on real tokens only, varlen attention on a GPU).
+Training examples per second over the timed steps (after warm-up), and the ratio.
 
     python benchmarks/finetune_throughput.py --task sst-2 --preset albert-base-v2 --steps 30          # GPU
     python benchmarks/finetune_throughput.py --task sst-2 --config small --steps 20 --device cpu      # CPU
@@ -86,11 +87,11 @@ def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int
 
 
 def run_litebert(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
-                 out: Path) -> float:
+                 out: Path, unpad: bool = False) -> float:
     model = AlbertForSequenceClassification.from_pretrained(model_dir)
     args = FinetuneArgs(lr=2e-5, train_steps=steps + warmup, warmup_steps=10, batch_size=batch,
                         eval_every=steps + warmup, log_every=warmup, precision=precision, device=str(device),
-                        resume=False, progress=False)
+                        resume=False, progress=False, unpad=unpad)
     finetune_loop(model, data, lambda m: {"main": 0.0}, args, out, log=lambda s: None)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     # log rows every `warmup` steps: the first covers warm-up; the rest are the timed steps
@@ -133,6 +134,8 @@ def main() -> None:
         hf = run_transformers(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, 128)
         ours_padded = run_litebert(tmp / "model", padded, a.steps, a.warmup, a.batch, device, a.precision, tmp / "p")
         ours = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, tmp / "d")
+        ours_unpadded = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision,
+                                     tmp / "u", unpad=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     import transformers
@@ -147,6 +150,7 @@ def main() -> None:
     print(f"| transformers, padded to 128 | {hf:.1f} | 1.00x |")
     print(f"| litebert loop, padded to 128 | {ours_padded:.1f} | {ours_padded / hf:.2f}x |")
     print(f"| litebert loop, length-grouped dynamic padding | {ours:.1f} | **{ours / hf:.2f}x** |")
+    print(f"| litebert loop, length-grouped, unpadded (`--unpad true`) | {ours_unpadded:.1f} | {ours_unpadded / hf:.2f}x |")
 
 
 if __name__ == "__main__":

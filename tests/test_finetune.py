@@ -238,6 +238,15 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, pretrained):
             - moved["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"]).abs().max() > 1e-4
 
 
+def test_unpadded_training_equals_padded(tmp_path, pretrained):
+    """`--unpad true`: six steps on length-grouped, padded SST-2 batches end at the same weights as the padded run."""
+    data = _loop_setup(pretrained)
+    assert len(set(data.lengths)) > 4  # batches really are ragged
+    padded = _train(pretrained, tmp_path / "padded", data)
+    unpadded = _train(pretrained, tmp_path / "unpadded", data, unpad=True)
+    assert _max_diff(padded, unpadded) <= 1e-5
+
+
 def test_resume_after_a_crash_is_exact(tmp_path, pretrained):
     data = _loop_setup(pretrained)
     reference = _train(pretrained, tmp_path / "ref", data)

@@ -374,3 +374,133 @@ def test_compiled_model_matches_eager_with_shared_layers():
     torch.testing.assert_close(results[0][0], results[1][0], atol=1e-5, rtol=1e-5)
     for a, b in zip(results[0][1], results[1][1]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+# -- unpadded execution -----------------------------------------------------------------------------------------------
+
+def _ragged_batch(B=4, T=9, vocab=50, seed=0):
+    """Rows of lengths T, T-3, 2, T-1 padded at the end (a full row, a short one, one of two tokens)."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([T, T - 3, 2, T - 1][:B])
+    mask = (torch.arange(T)[None, :] < lengths[:, None]).long()
+    ids = torch.randint(1, vocab, (B, T), generator=g) * mask
+    types = (torch.arange(T)[None, :] >= (lengths[:, None] // 2)).long() * mask
+    return ids, mask, types
+
+
+@pytest.mark.parametrize("head", ["pretraining", "sequence", "token", "qa", "choice", "squad_v2"])
+def test_unpadded_batch_gives_the_padded_outputs_and_gradients(head):
+    """Every head: the same model run unpadded (dense layers on real tokens only) equals the padded run at every real
+    position, loss and gradient included; 4 layers from 2 groups x 2 inner blocks, so each shared block is revisited."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2, num_labels=3,
+                     classifier_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch()
+    T = ids.shape[1]
+    real = mask.bool()
+    if head == "pretraining":
+        cls, kw = AlbertForPreTraining, dict(masked_positions=torch.tensor([[1, 3], [0, 2], [1, 0], [4, 5]]),
+                                             labels=torch.tensor([[5, 6], [7, -100], [8, -100], [9, 10]]),
+                                             sentence_order_label=torch.tensor([0, 1, 1, 0]))
+    elif head == "sequence":
+        cls, kw = litebert.AlbertForSequenceClassification, dict(labels=torch.tensor([0, 2, 1, 1]))
+    elif head == "token":
+        cls, kw = litebert.AlbertForTokenClassification, dict(labels=torch.where(real, ids % 3, -100))
+    elif head == "qa":
+        cls, kw = litebert.AlbertForQuestionAnswering, dict(start_positions=torch.tensor([1, 2, 0, 3]),
+                                                            end_positions=torch.tensor([2, 4, 1, 3]))
+    elif head == "choice":  # (batch 2, 2 choices): the model flattens choices into rows of the padded batch
+        cls = litebert.AlbertForMultipleChoice
+        ids, mask, types = ids.view(2, 2, T), mask.view(2, 2, T), types.view(2, 2, T)
+        kw = dict(labels=torch.tensor([1, 0]))
+    else:
+        cls, kw = AlbertForSquadV2, dict(start_positions=torch.tensor([1, 2, 0, 3]),
+                                         end_positions=torch.tensor([2, 4, 1, 3]), is_impossible=torch.tensor([0, 0, 1, 0]))
+    torch.manual_seed(0)
+    model = cls(c).train()  # every dropout is 0 here: train mode exercises the training path
+    runs = []
+    for unpadded in (False, True):
+        model.zero_grad()
+        model.unpadded_enable(unpadded)
+        out = model(ids, attention_mask=mask, token_type_ids=types, **kw)
+        if head == "qa" and not unpadded:  # unpadded, padding leaves the QA softmax (see AlbertForQuestionAnswering)
+            out.loss = sum(F.cross_entropy(z.masked_fill(~real, float("-inf")), kw[k])
+                           for z, k in ((out.start_logits, "start_positions"), (out.end_logits, "end_positions"))) / 2
+        out.loss.backward()
+        runs.append((out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (padded, g_padded), (unpadded, g_unpadded) = runs
+    torch.testing.assert_close(unpadded.loss, padded.loss, atol=1e-5, rtol=1e-5)
+    for name in ("prediction_logits", "sop_logits", "cls_logits"):
+        if hasattr(padded, name):
+            torch.testing.assert_close(getattr(unpadded, name), getattr(padded, name), atol=1e-5, rtol=1e-5)
+    if head == "token":
+        torch.testing.assert_close(unpadded.logits[real], padded.logits[real], atol=1e-5, rtol=1e-5)
+    elif head in ("sequence", "choice"):
+        torch.testing.assert_close(unpadded.logits, padded.logits, atol=1e-5, rtol=1e-5)
+    elif head == "qa":
+        torch.testing.assert_close(unpadded.start_logits[real], padded.start_logits[real], atol=1e-5, rtol=1e-5)
+    assert g_padded.keys() == g_unpadded.keys() and len(g_padded) == len(list(model.parameters()))
+    for n in g_padded:
+        torch.testing.assert_close(g_unpadded[n], g_padded[n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_unpadded_encoder_any_padding_layout_and_no_padding():
+    """Padding anywhere in a row (left, middle) is dropped the same way; real positions match, padded ones are zero;
+    a batch without attention_mask is unaffected by the switch."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=3, num_hidden_groups=2, inner_group_num=2)
+    torch.manual_seed(0)
+    model = AlbertModel(c).eval()
+    ids = torch.randint(1, 50, (3, 8))
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 1, 0, 1, 1], [1, 1, 1, 1, 1, 1, 1, 1]])
+    padded = model(ids, mask).last_hidden_state
+    model.unpadded_enable(True)
+    unpadded = model(ids, mask).last_hidden_state
+    torch.testing.assert_close(unpadded[mask.bool()], padded[mask.bool()], atol=1e-5, rtol=1e-5)
+    assert (unpadded[~mask.bool()] == 0).all()
+    model.unpadded_enable(False)
+    no_mask = model(ids).last_hidden_state
+    model.unpadded_enable(True)
+    torch.testing.assert_close(model(ids).last_hidden_state, no_mask, atol=0, rtol=0)
+    layout = litebert.model.Unpadded.from_mask(mask)
+    assert layout.cu_seqlens.tolist() == [0, 6, 12, 20] and layout.max_len == 8 and layout.indices.numel() == 20
+    torch.testing.assert_close(layout.unpad(layout.pad(torch.arange(20.0)[:, None])), torch.arange(20.0)[:, None])
+
+
+def test_varlen_attention_plumbing_matches_padded_sdpa(monkeypatch):
+    """The GPU path (torch's varlen FlashAttention on the (nnz, N, D) layout) runs here through a per-row SDPA stand-in
+    with the same signature: the split of the fused projections, the offsets and the output layout are what is tested;
+    the kernel itself is torch's."""
+    calls = []
+
+    def varlen_reference(q, k, v, cu_q, cu_k, max_q, max_k):
+        calls.append((q.shape, cu_q.dtype, max_q))
+        assert q.dim() == 3 and torch.equal(cu_q, cu_k) and max_q == max_k
+        rows = [F.scaled_dot_product_attention(*(t[a:b].transpose(0, 1) for t in (q, k, v))).transpose(0, 1)
+                for a, b in zip(cu_q.tolist(), cu_q[1:].tolist())]
+        return torch.cat(rows)
+
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
+    ids, mask, types = _ragged_batch()
+    torch.manual_seed(0)
+    model = AlbertModel(c).eval()
+    padded = model(ids, mask, types).last_hidden_state
+    monkeypatch.setattr(litebert.model, "_VARLEN_ATTN", varlen_reference)
+    monkeypatch.setattr(litebert.model, "_use_varlen", lambda qkv, p: True)
+    model.unpadded_enable(True)
+    unpadded = model(ids, mask, types).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(unpadded[real], padded[real], atol=1e-5, rtol=1e-5)
+    assert len(calls) == 8 and calls[0] == (torch.Size([int(mask.sum()), 2, 8]), torch.int32, 9)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_varlen_flash_attention_on_gpu_matches_padded_in_bf16():
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
+    ids, mask, types = (t.cuda() for t in _ragged_batch())
+    torch.manual_seed(0)
+    model = AlbertModel(c).cuda().eval()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        padded = model(ids, mask, types).last_hidden_state
+        model.unpadded_enable(True)
+        unpadded = model(ids, mask, types).last_hidden_state
+    real = mask.bool()
+    torch.testing.assert_close(unpadded[real].float(), padded[real].float(), atol=3e-2, rtol=3e-2)

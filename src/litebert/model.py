@@ -59,8 +59,62 @@ class Embeddings(nn.Module):
         return self.dropout(self.norm(x))
 
 
+@dataclass
+class Unpadded:
+    """Where the real tokens of a padded (B, T) batch sit once the padding is dropped: the varlen layout.
+
+    Rows keep their order and each row's tokens stay contiguous, so row b is `cu_seqlens[b]:cu_seqlens[b+1]` of the
+    (nnz, ...) tensors. Built once per batch (one host sync, for `max_len` and the token count); every layer reuses it.
+    """
+
+    indices: torch.Tensor  # (nnz,) positions of the real tokens in the flattened (B*T) batch
+    cu_seqlens: torch.Tensor  # (B+1,) int32 offsets of each row in the unpadded layout
+    max_len: int  # the longest row
+    shape: tuple[int, int]  # (B, T)
+    mask: torch.Tensor  # (B, 1, 1, T) bool, for the padded attention fallback
+
+    @classmethod
+    def from_mask(cls, attention_mask: torch.Tensor) -> "Unpadded":
+        m = attention_mask.bool()
+        lengths = m.sum(1, dtype=torch.int32)
+        cu_seqlens = F.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))
+        return cls(m.flatten().nonzero().squeeze(1), cu_seqlens, int(lengths.max()), tuple(m.shape), m[:, None, None, :])
+
+    def unpad(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) -> (nnz, ...)."""
+        return x.flatten(0, 1).index_select(0, self.indices)
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """(nnz, ...) -> (B, T, ...), zeros at the padding."""
+        B, T = self.shape
+        return x.new_zeros(B * T, *x.shape[1:]).index_copy(0, self.indices, x).view(B, T, *x.shape[1:])
+
+
+def _varlen_attn():
+    """torch's varlen FlashAttention (torch >= 2.10, CUDA, fp16/bf16), or None where this torch lacks it."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+_VARLEN_ATTN = _varlen_attn()
+
+
+def _use_varlen(qkv: torch.Tensor, dropout_p: float) -> bool:
+    """FlashAttention varlen has no attention dropout and wants a GPU and fp16/bf16 (ALBERT v2 has dropout 0)."""
+    return (_VARLEN_ATTN is not None and qkv.is_cuda and dropout_p == 0.0
+            and qkv.dtype in (torch.float16, torch.bfloat16))
+
+
 class SelfAttention(nn.Module):
-    """Multi-head self-attention with one fused QKV projection (checkpoints store q, k, v apart; see checkpoint.py)."""
+    """Multi-head self-attention with one fused QKV projection (checkpoints store q, k, v apart; see checkpoint.py).
+
+    Takes padded (B, T, H) input with a (B, 1, 1, T) mask, or unpadded (nnz, H) input with its `Unpadded` layout:
+    then the projections run on real tokens only and attention is torch's varlen FlashAttention on a GPU in half
+    precision without attention dropout, else SDPA on the re-padded q/k/v (same numbers, padding computed there only).
+    """
 
     def __init__(self, c: AlbertConfig):
         super().__init__()
@@ -69,10 +123,24 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        B, T, H = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, H // self.num_heads).permute(2, 0, 3, 1, 4)  # (B, N, T, D)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
+        H = x.shape[-1]
+        N, D = self.num_heads, H // self.num_heads
         p = self.dropout_p if self.training else 0.0
+        qkv = self.qkv(x)
+        if isinstance(mask, Unpadded):
+            if _use_varlen(qkv, p):
+                q, k, v = qkv.view(-1, 3, N, D).unbind(1)  # (nnz, N, D)
+                cu, T = mask.cu_seqlens, mask.max_len
+                return self.out(_VARLEN_ATTN(q, k, v, cu, cu, T, T).reshape(-1, H))
+            return self.out(mask.unpad(self._attend(mask.pad(qkv), mask.mask, p, N, D)))
+        return self.out(self._attend(qkv, mask, p, N, D))
+
+    @staticmethod
+    def _attend(qkv: torch.Tensor, mask: torch.Tensor | None, p: float, N: int, D: int) -> torch.Tensor:
+        """(B, T, 3H) fused projections -> (B, T, H) attention output through SDPA."""
+        B, T, _ = qkv.shape
+        q, k, v = qkv.view(B, T, 3, N, D).permute(2, 0, 3, 1, 4)  # (B, N, T, D)
         if q.device.type == "cpu" and q.dtype != torch.float32:
             # CPU bf16/fp16 SDPA backward is ~3.7x slower than fp32 (torch 2.13, measured in docs/pretraining.md);
             # the matmuls around it keep the autocast dtype, attention itself runs in fp32
@@ -81,7 +149,7 @@ class SelfAttention(nn.Module):
             y = y.to(q.dtype)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        return self.out(y.transpose(1, 2).reshape(B, T, H))
+        return y.transpose(1, 2).reshape(B, T, N * D)
 
 
 class Layer(nn.Module):
@@ -97,7 +165,7 @@ class Layer(nn.Module):
         self.act = _ACTIVATIONS[c.hidden_act]
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
         x = self.attn_norm(x + self.dropout(self.attn(x, mask)))
         return self.ffn_norm(x + self.dropout(self.ffn_out(self.act(self.ffn_in(x)))))
 
@@ -116,9 +184,10 @@ class Encoder(nn.Module):
         )
         self.gradient_checkpointing = False
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
+        """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout."""
         if self.embedding_projection is not None:
-            x = self.embedding_projection(x)  # (B, T, E) -> (B, T, H)
+            x = self.embedding_projection(x)  # E -> H
         for i in range(self.config.num_hidden_layers):
             for layer in self.groups[self.config.group_index(i)]:  # the same modules, reused: cross-layer sharing
                 if self.gradient_checkpointing and self.training:
@@ -276,6 +345,14 @@ class PreTrainedModel(nn.Module):
             if isinstance(m, Encoder):
                 m.gradient_checkpointing = enabled
 
+    def unpadded_enable(self, enabled: bool = True) -> None:
+        """Drop the padding of batches that have an attention_mask before the encoder: every dense layer then runs on
+        real tokens only, attention on each row's own tokens (see `Unpadded`). Same outputs as the padded model at real
+        positions (zeros at padded ones); shapes then vary per batch, which suits eager mode rather than compile."""
+        for m in self.modules():
+            if isinstance(m, AlbertModel):
+                m.unpad_inputs = enabled
+
 
 def _attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     """(B, T) 1 = token, 0 = padding -> boolean (B, 1, 1, T) for SDPA (True = may attend). None means no padding."""
@@ -304,6 +381,7 @@ class AlbertModel(PreTrainedModel):
         self.embeddings = Embeddings(config)
         self.encoder = Encoder(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
+        self.unpad_inputs = False  # unpadded_enable()
         self.init_weights()
 
     def forward(
@@ -316,7 +394,11 @@ class AlbertModel(PreTrainedModel):
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
-        x = self.encoder(x, _attention_mask(attention_mask))  # (B, T, H)
+        layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
+        if layout is not None and layout.indices.numel() < input_ids.numel():
+            x = layout.pad(self.encoder(layout.unpad(x), layout))  # (nnz, E) -> (nnz, H) -> (B, T, H)
+        else:  # padded, or unpadded with nothing to drop
+            x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask))  # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, H)
         return EncoderOutput(last_hidden_state=x, pooler_output=pooled)
 
@@ -479,7 +561,9 @@ class AlbertForTokenClassification(PreTrainedModel):
 
 class AlbertForQuestionAnswering(PreTrainedModel):
     """SQuAD v1.1: start/end logits from one linear layer on every token. Loss: mean of the two cross-entropies;
-    positions outside the sequence are ignored (clamped to T, as transformers)."""
+    positions outside the sequence are ignored (clamped to T, as transformers). The softmax spans the padding, as in
+    the original and transformers; unpadded (`unpadded_enable`) the padding has no hidden state, so its logits are the
+    dtype's minimum and it leaves the softmax (the loss then no longer depends on how far a batch was padded)."""
 
     hf_architecture = "AlbertForQuestionAnswering"
 
@@ -498,7 +582,10 @@ class AlbertForQuestionAnswering(PreTrainedModel):
         end_positions: torch.Tensor | None = None,
     ) -> QuestionAnsweringOutput:
         x = self.albert(input_ids, attention_mask, token_type_ids).last_hidden_state
-        start_logits, end_logits = self.qa_outputs(x).unbind(-1)  # (B, T) each
+        logits = self.qa_outputs(x)
+        if self.albert.unpad_inputs and attention_mask is not None:
+            logits = logits.masked_fill(~attention_mask.bool()[..., None], torch.finfo(logits.dtype).min)
+        start_logits, end_logits = logits.unbind(-1)  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:
             T = start_logits.shape[1]

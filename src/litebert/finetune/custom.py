@@ -335,7 +335,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
              label_column: str = "label", label_separator: str = "|", lr: float = 2e-5, epochs: float = 3.0,
              train_steps: int | None = None, warmup_ratio: float = 0.1, batch_size: int = 32,
              micro_batch_size: int | None = None, eval_every: int | None = None, max_seq_length: int = 128,
-             seed: int = 12345, seeds: int = 1, precision: str = "fp32", device: str = "auto",
+             seed: int = 12345, seeds: int = 1, precision: str = "fp32", unpad: bool = False, device: str = "auto",
              tokenizer: str | None = None, resume: bool = True, progress: bool = True) -> dict:
     """Fine-tune on your own classification, regression or tagging files; keep the best-dev and the last checkpoint.
 
@@ -367,6 +367,8 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         seed: Seed of the head's init and of the data order.
         seeds: Train this many seeds (seed, seed+1, ...) into OUTPUT/seed_S and report mean and spread.
         precision: fp32 | bf16 | fp16.
+        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
+            FlashAttention, not on a CPU: docs/benchmarks.md).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
@@ -438,7 +440,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
     for s, run_dir in runs:
         args = FinetuneArgs(lr=lr, train_steps=steps, warmup_steps=int(warmup_ratio * steps), batch_size=batch_size,
                             micro_batch_size=micro_batch_size, eval_every=eval_every or max(1, steps // 10),
-                            max_seq_length=max_seq_length, seed=s, precision=precision, device=device, resume=resume,
+                            max_seq_length=max_seq_length, seed=s, precision=precision, unpad=unpad, device=device, resume=resume,
                             progress=progress)
         reports.append(finetune_loop(new_model(s), train_set, evaluate, args, run_dir, save=save_with_tokenizer(tok),
                                      chance_loss=chance, majority_accuracy=majority))

@@ -167,7 +167,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
          do_predict: bool = False, lr: float | None = None, train_steps: int | None = None,
          warmup_steps: int | None = None, batch_size: int | None = None, micro_batch_size: int | None = None,
          eval_every: int | None = None, max_seq_length: int = 128, seed: int = 12345, seeds: int = 1,
-         precision: str = "fp32", device: str = "auto", tokenizer: str | None = None, resume: bool = True,
+         precision: str = "fp32", unpad: bool = False, device: str = "auto", tokenizer: str | None = None, resume: bool = True,
          from_scratch: bool = False, progress: bool = True) -> dict:
     """Fine-tune and evaluate on a GLUE task from the distribution's TSV files; write leaderboard prediction files.
 
@@ -192,6 +192,8 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         seed: Seed of the classifier init and the data order.
         seeds: Train this many seeds (seed, seed+1, ...) into OUTPUT/seed_S and report mean and spread.
         precision: fp32 | bf16 | fp16.
+        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
+            FlashAttention, not on a CPU: docs/benchmarks.md).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
@@ -231,7 +233,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
                                 warmup_steps=t.warmup_steps if warmup_steps is None else warmup_steps,
                                 batch_size=batch_size or t.batch_size, micro_batch_size=micro_batch_size,
                                 eval_every=eval_every or t.eval_every, max_seq_length=max_seq_length, seed=s,
-                                precision=precision, device=device, resume=resume, progress=progress)
+                                precision=precision, unpad=unpad, device=device, resume=resume, progress=progress)
             clf = S.new_classifier(model, problem, label_list, s, from_scratch)
             evaluate = S.evaluator(dev, problem, info.device, t.metric, precision)
             trained.append(finetune_loop(clf, train, evaluate, args, run_dir, save=save_with_tokenizer(tok),

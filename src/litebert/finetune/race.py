@@ -184,7 +184,7 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
          predict_split: str | None = None, do_train: bool = True, middle_only: bool = False, high_only: bool = False,
          max_seq_length: int = 512, max_qa_length: int = 128, lr: float = 1e-5, train_steps: int = 12000,
          warmup_steps: int = 1000, batch_size: int = 32, micro_batch_size: int | None = None,
-         eval_every: int | None = None, seed: int = 12345, precision: str = "fp32", device: str = "auto",
+         eval_every: int | None = None, seed: int = 12345, precision: str = "fp32", unpad: bool = False, device: str = "auto",
          tokenizer: str | None = None, resume: bool = True, progress: bool = True) -> dict:
     """Fine-tune on RACE and report accuracy per level (middle, high) and overall; optionally write predictions.
 
@@ -212,6 +212,8 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
         eval_every: Steps between evaluations (default: only at the end).
         seed: Seed of the head's init and the data order.
         precision: fp32 | bf16 | fp16.
+        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
+            FlashAttention, not on a CPU: docs/benchmarks.md).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
@@ -235,7 +237,7 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
             raise RaceDataError(f"{train_split}: some questions have no answer; train on a split with answers")
         args = FinetuneArgs(lr=lr, train_steps=train_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                             micro_batch_size=micro_batch_size, eval_every=eval_every or train_steps,
-                            max_seq_length=max_seq_length, seed=seed, precision=precision, device=device,
+                            max_seq_length=max_seq_length, seed=seed, precision=precision, unpad=unpad, device=device,
                             resume=resume, progress=progress)
         torch.manual_seed(seed)
         net = AlbertForMultipleChoice.from_pretrained(model)

@@ -512,7 +512,7 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
           max_query_length: int = 64, n_best_size: int = 20, max_answer_length: int = 30, lr: float = 5e-5,
           epochs: float = 2.0, train_steps: int | None = None, warmup_proportion: float = 0.1, batch_size: int = 48,
           micro_batch_size: int | None = None, predict_batch_size: int = 32, eval_every: int | None = None,
-          seed: int = 12345, precision: str = "fp32", device: str = "auto", tokenizer: str | None = None,
+          seed: int = 12345, precision: str = "fp32", unpad: bool = False, device: str = "auto", tokenizer: str | None = None,
           resume: bool = True, from_scratch: bool = False, progress: bool = True) -> dict:
     """Fine-tune on SQuAD v1.1 or v2.0 and predict (`litebert squad evaluate` scores a predictions file).
 
@@ -548,6 +548,8 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         eval_every: Steps between evaluations on --predict_file (default: only at the end).
         seed: Seed of the head's init and the data order.
         precision: fp32 | bf16 | fp16.
+        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
+            FlashAttention, not on a CPU: docs/benchmarks.md).
         device: auto | cpu | cuda (under torchrun: one GPU per process; prediction runs on rank 0).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
@@ -588,7 +590,7 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         args = FinetuneArgs(lr=lr, train_steps=steps, warmup_steps=int(steps * warmup_proportion),
                             batch_size=batch_size, micro_batch_size=micro_batch_size,
                             eval_every=eval_every or steps, max_seq_length=max_seq_length, seed=seed,
-                            precision=precision, device=device, resume=resume, progress=progress)
+                            precision=precision, unpad=unpad, device=device, resume=resume, progress=progress)
         torch.manual_seed(seed)
         cls = AlbertForSquadV2 if head_name == "albert" else AlbertForQuestionAnswering
         net = cls(ckpt.read_config(ckpt.resolve(model))) if from_scratch else cls.from_pretrained(model)
