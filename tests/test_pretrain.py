@@ -161,6 +161,40 @@ def test_nonfinite_loss_stops_naming_the_step_or_is_skipped(tmp_path, data_dir):
     assert all(torch.equal(before[k], after[k]) or before[k].isnan().any() for k in before)
 
 
+def test_losses_are_read_once_per_log_window_with_the_same_numbers(tmp_path, data_dir, monkeypatch):
+    """Steps leave their losses on the device and `_flush` reads a log window's worth at once (no host sync per step):
+    with log_every 5 there are 2 reads in 10 steps, and every row equals the log_every=1 run's."""
+    every = Pretrainer(*_args(data_dir, tmp_path / "a", max_steps=10))
+    every.fit()
+    windowed = Pretrainer(*_args(data_dir, tmp_path / "b", max_steps=10, log_every=5))
+    reads = []
+    flush = windowed._flush
+    monkeypatch.setattr(windowed, "_flush", lambda pending: reads.append(len(pending)) or flush(pending))
+    windowed.fit()
+    assert reads == [5, 5]
+    rows = [[json.loads(x) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in "ab"]
+    assert [r["step"] for r in rows[1]] == list(range(1, 11))
+    for key in ("loss", "masked_lm_loss", "sentence_order_loss", "grad_norm", "lr", "predictions"):
+        assert [r[key] for r in rows[0]] == [r[key] for r in rows[1]], key
+    assert "seq_per_s" in rows[1][4] and "seq_per_s" not in rows[1][3]
+
+
+def test_a_nonfinite_step_inside_a_log_window_is_named_and_nothing_is_saved(tmp_path, data_dir, monkeypatch):
+    trainer = Pretrainer(*_args(data_dir, tmp_path, max_steps=12, log_every=4, save_every=4))
+    step = trainer.train_step
+
+    def poisoned(micro):  # step index 5 (the 6th step) produces a NaN loss
+        stats, n_pred, skipped = step(micro)
+        return (stats * float("nan") if trainer.step == 5 else stats), n_pred, skipped
+
+    monkeypatch.setattr(trainer, "train_step", poisoned)
+    with pytest.raises(TrainingError, match="non-finite loss at step 5 "):
+        trainer.fit()
+    saved = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert saved == ["step_00000004"]  # the window holding the NaN step was never checkpointed
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
+
+
 def test_batch_arithmetic_is_checked(tmp_path, data_dir):
     with pytest.raises(TrainingError, match="not a multiple"):
         Pretrainer(*_args(data_dir, tmp_path, global_batch_size=20, micro_batch_size=8))

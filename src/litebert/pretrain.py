@@ -337,9 +337,13 @@ class Pretrainer:
         return {k: torch.from_numpy(v).to(self.info.device, non_blocking=non_blocking)
                 for k, v in batch.items() if k != "ngram_hist"}
 
-    def train_step(self, micro: list[dict]) -> dict:
+    def train_step(self, micro: list[dict]) -> tuple[torch.Tensor, float, bool]:
+        """One optimizer step over the micro-batches. Returns this rank's [MLM loss sum, SOP loss sum, grad norm] as a
+        device tensor, the global number of predictions and whether the update was skipped. The losses are read at the
+        next `_flush`, so a step makes no host sync (on_nonfinite=skip must: the skip is decided before the update)."""
         world = self.info.world_size
         # the global number of predicted tokens: MLM sums are divided by it, so any split of the batch is exact
+        # (counted on the host batches: no device round trip)
         n_pred = torch.tensor([float(sum(int((b["masked_labels"] != -100).sum()) for b in micro))])
         n_pred = D.all_reduce_sum(n_pred).item() if world > 1 else n_pred.item()
         mlm_sum = sop_sum = 0.0
@@ -363,24 +367,46 @@ class Pretrainer:
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.oargs.clip_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-        totals = D.all_reduce_sum(torch.stack([mlm_sum, sop_sum]).float().cpu())
-        mlm_loss = totals[0].item() / max(n_pred, 1.0)
-        sop_loss = totals[1].item() / (self.targs.global_batch_size)
-        finite = math.isfinite(mlm_loss) and math.isfinite(sop_loss) and math.isfinite(grad_norm.item())
-        if not finite:
-            if self.targs.on_nonfinite == "stop":
-                raise TrainingError(f"non-finite loss at step {self.step} (masked_lm_loss {mlm_loss}, "
-                                    f"sentence_order_loss {sop_loss}, grad norm {grad_norm.item()}); stopping. "
+        stats = torch.stack([mlm_sum, sop_sum, grad_norm]).float()
+        if self.targs.on_nonfinite == "skip":
+            losses = D.all_reduce_sum(stats[:2].clone())  # every rank takes the same decision
+            if not (torch.isfinite(losses).all() and torch.isfinite(grad_norm)).item():
+                self.skipped += 1
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.update()
+                return stats, n_pred, True
+        # stop mode: a non-finite step is found at the next flush, which raises before any evaluation or checkpoint
+        # (fp16: an overflowing step's update is skipped by the gradient scaler itself)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        return stats, n_pred, False
+
+    def _flush(self, pending: list[tuple[dict, torch.Tensor]]) -> list[dict]:
+        """Read the losses of the steps since the last flush (one all-reduce and one host sync for all of them) into
+        their rows; raise on a non-finite step (stop mode). Returns the completed rows and empties `pending`."""
+        if not pending:
+            return []
+        stats = torch.stack([s for _, s in pending])  # (steps, 3) on the device
+        sums = D.all_reduce_sum(stats[:, :2].contiguous()).cpu().double()
+        norms = stats[:, 2].cpu().double()
+        rows = []
+        for (row, _), (mlm, sop), norm in zip(pending, sums.tolist(), norms.tolist()):
+            mlm_loss, sop_loss = mlm / max(row["predictions"], 1.0), sop / self.targs.global_batch_size
+            finite = math.isfinite(mlm_loss) and math.isfinite(sop_loss) and math.isfinite(norm)
+            overflow = self.targs.precision == "fp16" and math.isfinite(mlm_loss + sop_loss) and not math.isfinite(norm)
+            if not finite and not row["skipped"] and not overflow:
+                pending.clear()
+                raise TrainingError(f"non-finite loss at step {row['step'] - 1} (masked_lm_loss {mlm_loss}, "
+                                    f"sentence_order_loss {sop_loss}, grad norm {norm}); stopping. "
                                     f"Lower optim.lr, use bf16 instead of fp16, or pass --train.on_nonfinite skip")
-            self.skipped += 1
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.update()
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
-        return {"loss": mlm_loss + sop_loss, "masked_lm_loss": mlm_loss, "sentence_order_loss": sop_loss,
-                "grad_norm": grad_norm.item(), "finite": finite, "predictions": n_pred}
+            if overflow and not row["skipped"]:  # the gradient scaler skipped this update and lowered its scale
+                row["skipped"] = True
+                self.skipped += 1
+            rows.append({**row, "loss": mlm_loss + sop_loss, "masked_lm_loss": mlm_loss,
+                         "sentence_order_loss": sop_loss, "grad_norm": norm})
+        pending.clear()
+        return rows
 
     # -- evaluation -------------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -443,21 +469,42 @@ class Pretrainer:
 
             bar = tqdm(total=t.max_steps, initial=self.step, desc="pretrain", dynamic_ncols=True, unit="step")
         last_eval: dict = {}
-        last_eval_step = -1
         last_rate: dict = {}  # the latest throughput row, shown on the progress bar between log steps
         window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
+        pending: list[tuple[dict, torch.Tensor]] = []  # steps whose losses are still on the device
+
+        def write(rows: list[dict]) -> None:
+            if not self.info.is_main:
+                return
+            with open(metrics_path, "a") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+            # TensorBoard on log and eval steps only (metrics.jsonl keeps every step): ~1 ms per step of scalars is
+            # 2% of a tiny model's CPU step, for curves nobody reads at that resolution
+            for r in rows if writer is not None else ():
+                if "seq_per_s" in r or any(k.startswith("eval/") for k in r):
+                    for k, v in r.items():
+                        if isinstance(v, (int, float)) and k != "step":
+                            writer.add_scalar(k if "/" in k else f"train/{k}", v, r["step"])
+
         try:
             while self.step < t.max_steps:
                 lr = learning_rate(self.step, t.max_steps, self.oargs)
                 set_learning_rate(self.optimizer, lr)
                 micro, self.iterator_state = prefetch.next()
                 real_tokens = sum(int(b["attention_mask"].sum()) for b in micro) * self.info.world_size
-                result = self.train_step(micro)
+                stats, n_pred, skipped = self.train_step(micro)
                 self.step += 1
                 window["steps"] += 1
                 window["tokens"] += real_tokens
-                row = {"step": self.step, "lr": lr, **{k: v for k, v in result.items() if k != "finite"},
-                       "skipped": not result["finite"]}
+                row = {"step": self.step, "lr": lr, "predictions": n_pred, "skipped": skipped}
+                pending.append((row, stats))
+                evaluate = bool(t.eval_every) and (self.step % t.eval_every == 0 or self.step == t.max_steps)
+                save = bool(t.save_every) and self.step % t.save_every == 0 and self.step < t.max_steps
+                if not (self.step % t.log_every == 0 or self.step == t.max_steps or evaluate or save):
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                rows = self._flush(pending)  # the one host sync of these steps
                 if self.step % t.log_every == 0 or self.step == t.max_steps:
                     dt = time.perf_counter() - window["t"]
                     row["seq_per_s"] = window["steps"] * t.global_batch_size / dt
@@ -466,38 +513,28 @@ class Pretrainer:
                         per_gpu = window["tokens"] * self.flops_per_token / dt / self.info.world_size
                         row["mfu"] = per_gpu / PEAK_BF16_FLOPS["measured"]
                         row["mfu_spec_peak"] = per_gpu / PEAK_BF16_FLOPS["spec"]
+                    rows[-1].update(row)
+                    last_rate = rows[-1]
                     window = {"t": time.perf_counter(), "steps": 0, "tokens": 0}
-                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.max_steps):
+                if evaluate:
                     last_eval = self.evaluate()
-                    last_eval_step = self.step
-                    row.update({f"eval/{k}": v for k, v in last_eval.items()})
+                    rows[-1].update({f"eval/{k}": v for k, v in last_eval.items()})
                     if self.best is None or last_eval["masked_lm_accuracy"] > self.best["masked_lm_accuracy"]:
                         self.best = {"step": self.step, **last_eval}
                         self._save_best(last_eval)
-                if self.info.is_main:
-                    with open(metrics_path, "a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    # TensorBoard on log and eval steps only (metrics.jsonl keeps every step): ~1 ms per step of
-                    # scalars is 2% of a tiny model's CPU step, for curves nobody reads at that resolution
-                    if writer is not None and ("seq_per_s" in row or last_eval_step == self.step):
-                        for k, v in row.items():
-                            if isinstance(v, (int, float)) and k != "step":
-                                writer.add_scalar(k if "/" in k else f"train/{k}", v, self.step)
-                if "seq_per_s" in row:
-                    last_rate = row
+                write(rows)
                 if bar is not None:
-                    post = {"loss": f"{result['loss']:.4f}", "lr": f"{lr:.2e}"}
-                    last = last_rate
-                    if last:
-                        post["seq/s"] = f"{last['seq_per_s']:.1f}"
-                        post["tok/s"] = f"{last['tokens_per_s']:.0f}"
-                        if "mfu" in last:
-                            post["mfu"] = f"{last['mfu']:.1%}"
+                    post = {"loss": f"{rows[-1]['loss']:.4f}", "lr": f"{lr:.2e}"}
+                    if last_rate:
+                        post["seq/s"] = f"{last_rate['seq_per_s']:.1f}"
+                        post["tok/s"] = f"{last_rate['tokens_per_s']:.0f}"
+                        if "mfu" in last_rate:
+                            post["mfu"] = f"{last_rate['mfu']:.1%}"
                     if last_eval:
                         post["mlm_acc"] = f"{last_eval['masked_lm_accuracy']:.3f}"
                     bar.set_postfix(post, refresh=False)
                     bar.update(1)
-                if t.save_every and self.step % t.save_every == 0 and self.step < t.max_steps:
+                if save:
                     self._save()
             self._save()
         finally:
