@@ -276,6 +276,25 @@ def test_resume_after_a_crash_is_exact(tmp_path, pretrained):
         _train(pretrained, tmp_path / "other", data, lr=2e-3)
 
 
+def test_step_losses_are_read_once_per_log_window(tmp_path, pretrained, monkeypatch):
+    """No host sync per step: the loop reads the losses of a log window in one all-reduce; the logged numbers are the
+    per-step run's."""
+    from litebert import distributed as D
+
+    data = _loop_setup(pretrained)
+    reads = []
+    real = D.all_reduce_sum
+    monkeypatch.setattr(D, "all_reduce_sum", lambda t: reads.append(t.shape) or real(t))
+    _train(pretrained, tmp_path / "a", data, log_every=1)
+    per_step, reads[:] = list(reads), []
+    _train(pretrained, tmp_path / "b", data, log_every=3)
+    assert len(per_step) == 6 and reads == [torch.Size([2]), torch.Size([1]), torch.Size([1]), torch.Size([2])]
+    rows = [[json.loads(x) for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in "ab"]
+    loss = {r["step"]: r["loss"] for r in rows[0] if "loss" in r}
+    third = next(r for r in rows[1] if r["step"] == 3)
+    assert third["loss"] == pytest.approx(np.mean([loss[1], loss[2], loss[3]]), rel=1e-12)
+
+
 def test_a_nan_loss_stops_the_run_naming_the_step(tmp_path, pretrained):
     data = _loop_setup(pretrained)
     clf = S.new_classifier(str(pretrained), "single_label", ["negative", "positive"], seed=1)

@@ -256,6 +256,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         bar = tqdm(total=args.train_steps, initial=step, desc="finetune", dynamic_ncols=True, unit="step", file=sys.stderr)
     window_t, window_ex = time.perf_counter(), 0
     t_start = time.perf_counter() - elapsed
+    pending: list[tuple[int, float, int, torch.Tensor]] = []  # (step, lr, units, loss sum on the device), not yet read
     try:
         while step < args.train_steps:
             rows = order.next()
@@ -278,21 +279,29 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
             seen_tokens += sum(lengths[r] for r in rows)  # host-side: no device sync
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad_norm or float("inf"))
-            step_loss = D.all_reduce_sum(loss_sum.float().cpu().reshape(1)).item() / max(total_units, 1)
-            if not math.isfinite(step_loss):
-                raise FinetuneError(f"non-finite training loss at step {step + 1} (lr {lr:.3g}); lower --lr, use "
-                                    f"bf16 instead of fp16, or check the labels")
-            if args.precision == "fp16" and not math.isfinite(grad_norm.item()):
+            if args.precision == "fp16" and not math.isfinite(grad_norm.item()):  # (the scaler syncs here anyway)
                 skipped += 1  # the scaler skips this update and lowers its scale
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            losses.append(step_loss)
             step += 1
             window_ex += len(rows)
+            pending.append((step, lr, total_units, loss_sum))
             if bar is not None:
-                bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}", refresh=False)
                 bar.update(1)
+            if step % args.log_every and step % args.eval_every and step < args.train_steps:
+                continue
+            # the losses of the steps since the last read, in one all-reduce and one host sync (none per step); a
+            # non-finite one stops the run here, before any evaluation or checkpoint of it
+            sums = D.all_reduce_sum(torch.stack([x[3] for x in pending]).float()).cpu().tolist()
+            for (n, step_lr, units, _), value in zip(pending, sums):
+                if not math.isfinite(value / max(units, 1)):
+                    raise FinetuneError(f"non-finite training loss at step {n} (lr {step_lr:.3g}); lower --lr, use "
+                                        f"bf16 instead of fp16, or check the labels")
+                losses.append(value / max(units, 1))
+            pending.clear()
+            if bar is not None:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", refresh=False)
             row = None
             if step % args.log_every == 0 or step == args.train_steps:
                 dt = time.perf_counter() - window_t
