@@ -55,13 +55,14 @@ def make_batch(vocab: int, batch: int, seq: int, preds: int, device: torch.devic
     return {k: v.to(device) for k, v in out.items()}
 
 
-def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: bool, checkpointing: bool):
+def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: str | None,
+                     checkpointing: bool):
     torch.manual_seed(0)
     model = AlbertForPreTraining(config).to(device).train()
     if checkpointing:
         model.gradient_checkpointing_enable()
     opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
-    forward = torch.compile(model) if compile_ else model
+    forward = torch.compile(model, mode=compile_) if compile_ else model
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -101,7 +102,7 @@ def run_case(system: str, size: str, seq: int, batch: int, args, device: torch.d
     preds = args.predictions
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     row = {"system": system, "model": size, "seq": seq, "batch": batch, "predictions": preds,
-           "precision": args.precision, "compile": args.compile if system == "litebert" else False,
+           "precision": args.precision, "compile": args.compile if system == "litebert" else None,
            "activation_checkpointing": args.activation_checkpointing if system == "litebert" else False}
     b = make_batch(config.vocab_size, batch, seq, preds, device)
     if device.type == "cuda":
@@ -140,7 +141,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--predictions", type=int, default=20, help="masked positions per sequence (the original: 20)")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
-    ap.add_argument("--compile", action="store_true", help="torch.compile litebert's model")
+    ap.add_argument("--compile", nargs="?", const="default", default=None,
+                    choices=["default", "reduce-overhead", "max-autotune"],
+                    help="torch.compile litebert's model (reduce-overhead: CUDA graphs)")
     ap.add_argument("--activation_checkpointing", action="store_true")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
@@ -161,7 +164,7 @@ def main() -> None:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     print(f"\n{datetime.date.today()} | {where} | torch {torch.__version__}, transformers {transformers.__version__} | "
-          f"{args.precision}" + (", compile" if args.compile else ""))
+          f"{args.precision}" + (f", compile ({args.compile})" if args.compile else ""))
     print("\n| model | seq | batch | system | seq/s | model TFLOP/s | MFU (790) | MFU (989) | peak GB "
           "| vs transformers |")
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -198,6 +198,8 @@ def test_a_nonfinite_step_inside_a_log_window_is_named_and_nothing_is_saved(tmp_
 def test_batch_arithmetic_is_checked(tmp_path, data_dir):
     with pytest.raises(TrainingError, match="not a multiple"):
         Pretrainer(*_args(data_dir, tmp_path, global_batch_size=20, micro_batch_size=8))
+    with pytest.raises(ValueError, match="compile_mode must be default, reduce-overhead"):
+        TrainArgs(compile_mode="fast")
 
 
 def test_every_shipped_recipe_parses():

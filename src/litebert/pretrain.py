@@ -83,6 +83,8 @@ class TrainArgs:
     """fp32 | bf16 (autocast) | fp16 (autocast + gradient scaler)."""
     compile: bool = False
     """torch.compile the model."""
+    compile_mode: str = "default"
+    """torch.compile mode: default | reduce-overhead (CUDA graphs: pretraining shapes are static) | max-autotune."""
     activation_checkpointing: bool = False
     """Recompute each layer in the backward pass (less memory, ~1/3 more compute)."""
     device: str = "auto"
@@ -106,6 +108,9 @@ class TrainArgs:
         T.check_precision(self.precision, "train.precision")
         if self.on_nonfinite not in ("stop", "skip"):
             raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
+        if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
+            raise ValueError(f"train.compile_mode must be default, reduce-overhead, max-autotune or "
+                             f"max-autotune-no-cudagraphs, got {self.compile_mode!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -254,7 +259,7 @@ class Pretrainer:
             self._load(last)
         self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
         self.ddp = D.wrap_model(self.model, self.info)
-        self.forward = torch.compile(self.ddp) if t.compile else self.ddp
+        self.forward = torch.compile(self.ddp, mode=t.compile_mode) if t.compile else self.ddp
         self.flops_per_token = estimate_flops_per_token(self.config, self.train_data.max_seq_length,
                                                         o["max_predictions_per_seq"])
 
