@@ -460,6 +460,8 @@ def test_unpadded_encoder_any_padding_layout_and_no_padding():
     no_mask = model(ids).last_hidden_state
     model.unpadded_enable(True)
     torch.testing.assert_close(model(ids).last_hidden_state, no_mask, atol=0, rtol=0)
+    empty = torch.zeros(0, 8, dtype=torch.long)  # an empty batch, as the padded path allows
+    assert model(empty, empty).last_hidden_state.shape == (0, 8, 16)
     layout = litebert.model.Unpadded.from_mask(mask)
     assert layout.cu_seqlens.tolist() == [0, 6, 12, 20] and layout.max_len == 8 and layout.indices.numel() == 20
     torch.testing.assert_close(layout.unpad(layout.pad(torch.arange(20.0)[:, None])), torch.arange(20.0)[:, None])
@@ -483,8 +485,7 @@ def test_varlen_attention_plumbing_matches_padded_sdpa(monkeypatch):
     torch.manual_seed(0)
     model = AlbertModel(c).eval()
     padded = model(ids, mask, types).last_hidden_state
-    monkeypatch.setattr(litebert.model, "_VARLEN_ATTN", varlen_reference)
-    monkeypatch.setattr(litebert.model, "_use_varlen", lambda qkv, p: True)
+    monkeypatch.setattr(litebert.model, "_use_varlen", lambda qkv, p, head_dim: varlen_reference)
     model.unpadded_enable(True)
     unpadded = model(ids, mask, types).last_hidden_state
     real = mask.bool()

@@ -14,6 +14,7 @@ checkpoint.py.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -78,7 +79,8 @@ class Unpadded:
         m = attention_mask.bool()
         lengths = m.sum(1, dtype=torch.int32)
         cu_seqlens = F.pad(lengths.cumsum(0, dtype=torch.int32), (1, 0))
-        return cls(m.flatten().nonzero().squeeze(1), cu_seqlens, int(lengths.max()), tuple(m.shape), m[:, None, None, :])
+        max_len = int(lengths.max()) if lengths.numel() else 0
+        return cls(m.flatten().nonzero().squeeze(1), cu_seqlens, max_len, tuple(m.shape), m[:, None, None, :])
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, ...) -> (nnz, ...)."""
@@ -90,22 +92,26 @@ class Unpadded:
         return x.new_zeros(B * T, *x.shape[1:]).index_copy(0, self.indices, x).view(B, T, *x.shape[1:])
 
 
-def _varlen_attn():
-    """torch's varlen FlashAttention (torch >= 2.10, CUDA, fp16/bf16), or None where this torch lacks it."""
+@functools.lru_cache(maxsize=None)
+def _flash_varlen(device_index: int):
+    """torch's varlen FlashAttention where it can run on this GPU (torch >= 2.10 built with FlashAttention, an Ampere
+    or newer device), else None. Imported on first use: the module pulls in torch._dynamo."""
     try:
         from torch.nn.attention.varlen import varlen_attn
-    except ImportError:
+    except Exception:  # older torch, or a build without it
+        return None
+    if not torch.backends.cuda.is_flash_attention_available() or torch.cuda.get_device_capability(device_index)[0] < 8:
         return None
     return varlen_attn
 
 
-_VARLEN_ATTN = _varlen_attn()
-
-
-def _use_varlen(qkv: torch.Tensor, dropout_p: float) -> bool:
-    """FlashAttention varlen has no attention dropout and wants a GPU and fp16/bf16 (ALBERT v2 has dropout 0)."""
-    return (_VARLEN_ATTN is not None and qkv.is_cuda and dropout_p == 0.0
-            and qkv.dtype in (torch.float16, torch.bfloat16))
+def _use_varlen(qkv: torch.Tensor, dropout_p: float, head_dim: int):
+    """The varlen kernel for this call, or None for the SDPA fallback: FlashAttention has no attention dropout, wants
+    fp16/bf16, head dims that are multiples of 8 up to 256, and flash not switched off (`sdpa_kernel`)."""
+    if not (qkv.is_cuda and dropout_p == 0.0 and qkv.dtype in (torch.float16, torch.bfloat16)
+            and head_dim % 8 == 0 and head_dim <= 256 and torch.backends.cuda.flash_sdp_enabled()):
+        return None
+    return _flash_varlen(qkv.device.index if qkv.device.index is not None else torch.cuda.current_device())
 
 
 class SelfAttention(nn.Module):
@@ -129,10 +135,11 @@ class SelfAttention(nn.Module):
         p = self.dropout_p if self.training else 0.0
         qkv = self.qkv(x)
         if isinstance(mask, Unpadded):
-            if _use_varlen(qkv, p):
+            varlen = _use_varlen(qkv, p, D)
+            if varlen is not None:
                 q, k, v = qkv.view(-1, 3, N, D).unbind(1)  # (nnz, N, D)
                 cu, T = mask.cu_seqlens, mask.max_len
-                return self.out(_VARLEN_ATTN(q, k, v, cu, cu, T, T).reshape(-1, H))
+                return self.out(varlen(q, k, v, cu, cu, T, T).reshape(-1, H))
             return self.out(mask.unpad(self._attend(mask.pad(qkv), mask.mask, p, N, D)))
         return self.out(self._attend(qkv, mask, p, N, D))
 
@@ -395,7 +402,7 @@ class AlbertModel(PreTrainedModel):
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
-        if layout is not None and layout.indices.numel() < input_ids.numel():
+        if layout is not None and 0 < layout.indices.numel() < input_ids.numel():
             x = layout.pad(self.encoder(layout.unpad(x), layout))  # (nnz, E) -> (nnz, H) -> (B, T, H)
         else:  # padded, or unpadded with nothing to drop
             x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask))  # (B, T, H)

@@ -367,8 +367,8 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         seed: Seed of the head's init and of the data order.
         seeds: Train this many seeds (seed, seed+1, ...) into OUTPUT/seed_S and report mean and spread.
         precision: fp32 | bf16 | fp16.
-        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
-            FlashAttention, not on a CPU: docs/benchmarks.md).
+        unpad: Drop the padding inside the encoder (docs/model.md: the padded run's numbers without encoder
+            dropout; pays on a GPU in bf16/fp16 with varlen FlashAttention, not on a CPU).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.

@@ -212,8 +212,8 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
         eval_every: Steps between evaluations (default: only at the end).
         seed: Seed of the head's init and the data order.
         precision: fp32 | bf16 | fp16.
-        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
-            FlashAttention, not on a CPU: docs/benchmarks.md).
+        unpad: Drop the padding inside the encoder (docs/model.md: the padded run's numbers without encoder
+            dropout; pays on a GPU in bf16/fp16 with varlen FlashAttention, not on a CPU).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.

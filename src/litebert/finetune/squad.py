@@ -548,8 +548,8 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         eval_every: Steps between evaluations on --predict_file (default: only at the end).
         seed: Seed of the head's init and the data order.
         precision: fp32 | bf16 | fp16.
-        unpad: Drop the padding inside the encoder while training (same numbers; pays on a GPU with varlen
-            FlashAttention, not on a CPU: docs/benchmarks.md).
+        unpad: Drop the padding inside the encoder (docs/model.md: the padded run's numbers without encoder
+            dropout; pays on a GPU in bf16/fp16 with varlen FlashAttention, not on a CPU).
         device: auto | cpu | cuda (under torchrun: one GPU per process; prediction runs on rank 0).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.

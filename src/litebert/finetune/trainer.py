@@ -56,7 +56,8 @@ class FinetuneArgs:
     """fp32 | bf16 (autocast) | fp16 (autocast + gradient scaler)."""
     unpad: bool = False
     """Drop each batch's padding inside the encoder (model.unpadded_enable): dense layers on real tokens only,
-    varlen FlashAttention on a GPU. Same numbers as padded (tested)."""
+    varlen FlashAttention on a GPU. Same numbers as padded without dropout in the encoder (tested); with hidden dropout
+    the random masks are drawn over other shapes, and the SQuAD v1.1 head's softmax no longer spans the padding."""
     device: str = "auto"
     resume: bool = True
     """Continue from OUTPUT/checkpoint (written at every evaluation) when it exists."""
@@ -185,7 +186,8 @@ class BatchOrder:
 
 
 # the settings a resumed run must share with the run that wrote the checkpoint
-_RESUME_KEYS = ("lr", "train_steps", "warmup_steps", "batch_size", "seed", "optimizer", "weight_decay", "precision")
+_RESUME_KEYS = ("lr", "train_steps", "warmup_steps", "batch_size", "seed", "optimizer", "weight_decay", "precision",
+                "unpad")
 
 
 def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[torch.nn.Module], dict],
