@@ -238,12 +238,19 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, pretrained):
             - moved["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"]).abs().max() > 1e-4
 
 
-def test_unpadded_training_equals_padded(tmp_path, pretrained):
+def test_unpadded_training_equals_padded(tmp_path, pretrained, monkeypatch):
     """`--unpad true`: six steps on length-grouped, padded SST-2 batches end at the same weights as the padded run."""
+    import litebert.model as LM
+
     data = _loop_setup(pretrained)
     assert len(set(data.lengths)) > 4  # batches really are ragged
+    built = []
+    real = LM.Unpadded.from_mask
+    monkeypatch.setattr(LM.Unpadded, "from_mask", lambda mask: built.append(mask.shape) or real(mask))
     padded = _train(pretrained, tmp_path / "padded", data)
+    assert built == []
     unpadded = _train(pretrained, tmp_path / "unpadded", data, unpad=True)
+    assert len(built) >= 6  # the flag reached the model: every training batch ran unpadded
     assert _max_diff(padded, unpadded) <= 1e-5
 
 

@@ -368,7 +368,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         seeds: Train this many seeds (seed, seed+1, ...) into OUTPUT/seed_S and report mean and spread.
         precision: fp32 | bf16 | fp16.
         unpad: Drop the padding inside the encoder (docs/model.md: the padded run's numbers without encoder
-            dropout; pays on a GPU in bf16/fp16 with varlen FlashAttention, not on a CPU).
+            dropout; meant for a GPU in bf16/fp16 with varlen FlashAttention: on a CPU training speed is unchanged).
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
