@@ -1,7 +1,9 @@
 """Fine-tuning throughput on a real GLUE task, in one run: transformers' usual recipe (AlbertForSequenceClassification,
 every example padded to max_seq_length 128, a plain AdamW loop) against litebert's fine-tuning loop (the same weights,
 length-grouped batches padded to their longest example), plus litebert padded to 128 too, which separates the model's
-speed from the batching's, and litebert unpadded (dense layers on real tokens only, varlen attention on a GPU).
+speed from the batching's, litebert unpadded (dense layers on real tokens only, varlen attention on a GPU) and
+litebert compiled (torch.compile; on a GPU with CUDA graphs, mode reduce-overhead, after `--compile_warmup` untimed
+steps that see every padded length).
 Training examples per second over the timed steps (after warm-up), and the ratio.
 
     python benchmarks/finetune_throughput.py --task sst-2 --preset albert-base-v2 --steps 30          # GPU
@@ -28,11 +30,14 @@ from litebert.finetune import sequence as S
 from litebert.finetune.glue import TASKS, read_split
 from litebert.finetune.trainer import FinetuneArgs, SequenceSet, finetune_loop, pad
 from litebert.tokenizer import load_tokenizer
+from litebert.training import length_multiple
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CONFIGS = {"small": dict(embedding_size=128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
-                         intermediate_size=1024)}
+                         intermediate_size=1024),
+           "tiny": dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)}  # the CI smoke test's
 
 
 class PaddedSet(SequenceSet):
@@ -87,11 +92,11 @@ def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int
 
 
 def run_litebert(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
-                 out: Path, unpad: bool = False) -> float:
+                 out: Path, unpad: bool = False, compile: str = "none") -> float:
     model = AlbertForSequenceClassification.from_pretrained(model_dir)
     args = FinetuneArgs(lr=2e-5, train_steps=steps + warmup, warmup_steps=10, batch_size=batch,
                         eval_every=steps + warmup, log_every=warmup, precision=precision, device=str(device),
-                        resume=False, progress=False, unpad=unpad)
+                        resume=False, progress=False, unpad=unpad, compile=compile)
     finetune_loop(model, data, lambda m: {"main": 0.0}, args, out, log=lambda s: None)
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     # log rows every `warmup` steps: the first covers warm-up; the rest are the timed steps
@@ -112,10 +117,16 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--compile", default=None,
+                    help="mode of the compiled row (default: reduce-overhead on a GPU, default on a CPU; none: no row)")
+    ap.add_argument("--compile_warmup", type=int, default=60,
+                    help="untimed steps of the compiled row: its compilations and (GPU) one CUDA graph per padded "
+                         "length all happen before the timed steps")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
+    mode = a.compile or ("reduce-overhead" if device.type == "cuda" else "default")
     t = TASKS[a.task]
     tok = load_tokenizer(str(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"))
     ex = read_split(t, DATA / "glue", "train")
@@ -136,6 +147,8 @@ def main() -> None:
         ours = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, tmp / "d")
         ours_unpadded = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision,
                                      tmp / "u", unpad=True)
+        ours_compiled = None if mode == "none" else run_litebert(
+            tmp / "model", data, a.steps, a.compile_warmup, a.batch, device, a.precision, tmp / "c", compile=mode)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     import transformers
@@ -151,6 +164,10 @@ def main() -> None:
     print(f"| litebert loop, padded to 128 | {ours_padded:.1f} | {ours_padded / hf:.2f}x |")
     print(f"| litebert loop, length-grouped dynamic padding | {ours:.1f} | **{ours / hf:.2f}x** |")
     print(f"| litebert loop, length-grouped, unpadded (`--unpad true`) | {ours_unpadded:.1f} | {ours_unpadded / hf:.2f}x |")
+    if ours_compiled is not None:
+        multiple = length_multiple(mode, device)
+        print(f"| litebert loop, length-grouped{f', lengths padded to x{multiple}' if multiple > 1 else ''}, "
+              f"`--compile {mode}` | {ours_compiled:.1f} | {ours_compiled / hf:.2f}x |")
 
 
 if __name__ == "__main__":

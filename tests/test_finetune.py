@@ -9,6 +9,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,11 +20,12 @@ import torch
 from safetensors.torch import load_file
 
 from litebert import AlbertForSequenceClassification, AlbertForTokenClassification
+from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
-from litebert.finetune.custom import FinetuneDataError, finetune, read_conll
+from litebert.finetune.custom import FinetuneDataError, Sentence, encode_tagged, finetune, read_conll
 from litebert.finetune.glue import glue
-from litebert.finetune.trainer import FinetuneArgs, FinetuneError, finetune_loop
+from litebert.finetune.trainer import ENCODER_PAD_VALUES, FinetuneArgs, FinetuneError, finetune_loop, pad_batch
 from litebert.pipelines import Classify
 from litebert.tokenizer import load_tokenizer
 from conftest import make_pretrained
@@ -252,6 +254,80 @@ def test_unpadded_training_equals_padded(tmp_path, pretrained, monkeypatch):
     unpadded = _train(pretrained, tmp_path / "unpadded", data, unpad=True)
     assert len(built) >= 6  # the flag reached the model: every training batch ran unpadded
     assert _max_diff(padded, unpadded) <= 1e-5
+
+
+def test_pad_batch_pads_each_length_field_with_its_value_up_to_the_multiple():
+    ids = torch.tensor([[2, 5, 3], [2, 3, 0]])
+    batch = {"input_ids": ids, "attention_mask": (ids > 0).long(), "token_type_ids": torch.zeros_like(ids),
+             "p_mask": torch.tensor([[0, 1, 1], [0, 1, 1]]), "labels": torch.tensor([[-100, 4, -100], [-100, 1, -100]]),
+             "start_positions": torch.tensor([1, 2])}
+    values = {**ENCODER_PAD_VALUES, "p_mask": 1, "labels": -100}
+    out = pad_batch(batch, values, 8, limit=64)
+    assert out["input_ids"].tolist() == [[2, 5, 3, 0, 0, 0, 0, 0], [2, 3, 0, 0, 0, 0, 0, 0]]
+    assert out["attention_mask"][0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+    assert out["p_mask"][0].tolist() == [0, 1, 1, 1, 1, 1, 1, 1]  # padding is never an answer
+    assert out["labels"][0].tolist() == [-100, 4, -100] + [-100] * 5
+    assert out["start_positions"] is batch["start_positions"]  # not a length field
+    assert pad_batch(batch, values, 8, limit=5)["input_ids"].shape == (2, 5)  # never past max_seq_length
+    assert pad_batch(batch, values, 3, limit=64) is batch  # already a multiple
+    choice = {"input_ids": torch.ones(2, 4, 5, dtype=torch.long), "labels": torch.tensor([0, 3])}  # RACE: (B, 4, T)
+    assert pad_batch(choice, ENCODER_PAD_VALUES, 16, limit=512)["input_ids"].shape == (2, 4, 16)
+
+
+def test_padding_to_a_multiple_trains_like_padding_to_the_longest(tmp_path, pretrained):
+    """Extra padding is masked out of attention and of every loss: sentence classification and tagging (labels padded
+    with -100) end at the same weights with batches padded to multiples of 16 as padded to their longest row."""
+    data = _loop_setup(pretrained)
+    assert sum(n % 16 != 0 for n in data.lengths) > len(data.lengths) // 2
+    assert _max_diff(_train(pretrained, tmp_path / "a", data),
+                     _train(pretrained, tmp_path / "b", data, pad_to_multiple_of=16)) <= 1e-5
+    tok = load_tokenizer(str(pretrained))
+    words = [t.split() for t, _ in _sst2(24)]
+    tagged = encode_tagged(tok, [Sentence(k, w, ["O" if len(x) < 5 else "L" for x in w]) for k, w in enumerate(words)],
+                           {"O": 0, "L": 1}, 64)
+    weights = []
+    for name, multiple in (("t1", 1), ("t16", 16)):
+        torch.manual_seed(1)
+        model = AlbertForTokenClassification.from_pretrained(str(pretrained), num_labels=2, classifier_dropout_prob=0.0)
+        args = FinetuneArgs(lr=1e-3, train_steps=4, warmup_steps=1, batch_size=8, eval_every=4, device="cpu",
+                            progress=False, pad_to_multiple_of=multiple)
+        finetune_loop(model, tagged, lambda m: {"main": 0.0}, args, tmp_path / name, log=lambda s: None)
+        weights.append(load_file(tmp_path / name / "last" / "model.safetensors"))
+    assert _max_diff(*weights) <= 1e-5
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
+def test_compiled_training_equals_eager_with_two_compilations(tmp_path, pretrained):
+    """--compile: six steps over batches of several padded lengths end at the eager run's weights, with no graph break
+    and at most two compilations (the first length, then one dynamic in length). Lengths padded to x16 on a GPU with
+    CUDA graphs only."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    data = _loop_setup(pretrained)
+    weights = []
+    torch._dynamo.reset()
+    counters.clear()
+    for name, kw in (("eager", {}), ("compiled", {"compile": "default", "pad_to_multiple_of": 16})):
+        torch.manual_seed(1)
+        model = AlbertForSequenceClassification.from_pretrained(str(pretrained), num_labels=2,
+                                                                classifier_dropout_prob=0.0)
+        args = FinetuneArgs(lr=1e-3, train_steps=6, warmup_steps=1, batch_size=8, eval_every=6, device="cpu",
+                            progress=False, **kw)
+        finetune_loop(model, data, lambda m: {"main": 0.0}, args, tmp_path / name, log=lambda s: None)
+        weights.append(load_file(tmp_path / name / "last" / "model.safetensors"))
+    assert _max_diff(*weights) <= 1e-5
+    assert not counters["graph_break"]
+    assert 1 <= counters["stats"]["unique_graphs"] <= 2
+    assert len({-(-n // 16) for n in data.lengths}) >= 3
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert [T.length_multiple(m, d) for m, d in (("none", gpu), ("default", gpu), ("reduce-overhead", cpu),
+                                                 ("reduce-overhead", gpu), ("max-autotune", gpu))] == [1, 1, 1, 16, 16]
+    assert T.length_multiple("reduce-overhead", gpu, requested=8) == 8
+    with pytest.raises(FinetuneError, match="compile and unpad exclude each other"):
+        FinetuneArgs(compile="default", unpad=True)
+    with pytest.raises(FinetuneError, match="compile must be none, default, reduce-overhead"):
+        FinetuneArgs(compile="fast")
 
 
 def test_resume_after_a_crash_is_exact(tmp_path, pretrained):

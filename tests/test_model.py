@@ -356,18 +356,24 @@ def test_save_is_atomic_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkey
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
-def test_compiled_model_matches_eager_with_shared_layers():
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_compiled_model_matches_eager_with_shared_layers(checkpointing):
     """torch.compile (the tiny recipe's and the benchmark's fast path) keeps the math: same loss and gradients as
-    eager, with cross-layer sharing exercised (2 groups, 2 inner groups, 4 layers)."""
+    eager, with cross-layer sharing exercised (2 groups, 2 inner groups, 4 layers) and a padded row. fullgraph: the
+    pretraining forward compiles as one graph (no graph break, so CUDA graphs can take the whole step), with
+    activation checkpointing too."""
     c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2)
     torch.manual_seed(0)
     model = AlbertForPreTraining(c)
+    model.gradient_checkpointing_enable(checkpointing)
     ids = torch.randint(0, 50, (2, 9))
-    positions = torch.tensor([[1, 4], [2, 7]])
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    positions = torch.tensor([[1, 4], [2, 5]])
     results = []
-    for fn in (model, torch.compile(model)):
+    for fn in (model, torch.compile(model, fullgraph=True)):
         model.zero_grad()
-        out = fn(ids, torch.ones_like(ids), torch.zeros_like(ids), masked_positions=positions)
+        out = fn(ids, mask, torch.zeros_like(ids), masked_positions=positions)
         loss = out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()
         loss.backward()
         results.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))

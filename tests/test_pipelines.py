@@ -33,6 +33,22 @@ def _save(tmp_path, cls, name, **cfg):
     return d, model, load_tokenizer(d)
 
 
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
+def test_compiled_embed_equals_eager(tmp_path):
+    """Embed(compile=...): batches padded to multiples of 16 through the compiled encoder give the eager vectors,
+    every pooling, texts of several lengths (two batches of different widths), in input order."""
+    d, _, _ = _save(tmp_path, AlbertModel, "enc")
+    texts = TEXTS + ["word " * 20, "a much longer text " * 3]
+    eager = Embed.from_pretrained(str(d), device="cpu", batch_size=3)
+    compiled = Embed.from_pretrained(str(d), device="cpu", batch_size=3, compile="default")
+    for pooling in ("mean", "cls", "pooled"):
+        np.testing.assert_allclose(compiled(texts, pooling=pooling), eager(texts, pooling=pooling), atol=1e-5)
+    for a, b in zip(compiled(texts, pooling="tokens"), eager(texts, pooling="tokens")):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(PipelineError, match="compile must be none, default"):
+        Embed.from_pretrained(str(d), device="cpu", compile="fast")
+
+
 def test_embed_equals_the_direct_call(tmp_path):
     d, model, tok = _save(tmp_path, AlbertModel, "enc")
     pipe = Embed.from_pretrained(str(d), device="cpu", batch_size=2)

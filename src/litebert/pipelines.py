@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from litebert import checkpoint as ckpt
+from litebert import training as T
 from litebert.distributed import resolve_device
 from litebert.finetune.squad import doc_spans, max_context_window
 from litebert.textio import atomic_write_bytes
@@ -178,16 +179,28 @@ POOLINGS = ("mean", "cls", "pooled", "tokens")
 
 @dataclass
 class Embed:
-    """Sentence or token vectors: `Embed.from_pretrained(dir)(texts, pooling="mean", normalize=True)` -> (N, H)."""
+    """Sentence or token vectors: `Embed.from_pretrained(dir)(texts, pooling="mean", normalize=True)` -> (N, H).
+
+    All texts are tokenized in one call, batched by token length (little padding), and the vectors stay on the device
+    until the end (one copy back, so the CPU prepares the next batch while the GPU computes). `compile`: a
+    torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded to a
+    multiple of 16 so that few shapes recur)."""
 
     model: AlbertModel
     tokenizer: object
     device: torch.device
     batch_size: int = 32
+    compile: str = "none"
+
+    def __post_init__(self):
+        if self.compile not in ("none", *T.COMPILE_MODES):
+            raise PipelineError(f"compile must be none, {', '.join(T.COMPILE_MODES)}; got {self.compile!r}")
+        self._forward = self.model if self.compile == "none" else torch.compile(self.model, mode=self.compile)
 
     @classmethod
-    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
-        return cls(*_load(path, AlbertModel, tokenizer, device), batch_size)
+    def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32,
+                        compile: str = "none"):
+        return cls(*_load(path, AlbertModel, tokenizer, device), batch_size, compile)
 
     @torch.no_grad()
     def __call__(self, texts: list[str], pooling: str = "mean", normalize: bool = False,
@@ -197,33 +210,43 @@ class Embed:
             raise PipelineError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if pooling == "pooled" and self.model.pooler is None:
             raise PipelineError("this checkpoint has no pooler; use pooling mean or cls")
-        out = []
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together: less padding
+        if not texts:
+            return [] if pooling == "tokens" else np.zeros((0, self.model.config.hidden_size), np.float32)
+        enc = self.tokenizer.encode_batch(texts, truncation=True, max_length=_max_length(self.model, max_length))
+        ids, types = enc["input_ids"], enc["token_type_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))  # similar lengths together: little padding
+        multiple = T.length_multiple(self.compile, self.device)
+        pin = self.device.type == "cuda"
+        out, tokens = [], []
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            b = _encode(self.tokenizer, [texts[j] for j in idx], None, self.device, max_length, self.model)
-            o = self.model(**b)
+            width = -(-len(ids[idx[-1]]) // multiple) * multiple
+            b = np.zeros((3, len(idx), width), dtype=np.int64)  # input_ids, attention_mask, token_type_ids
+            for k, j in enumerate(idx):
+                n = len(ids[j])
+                b[0, k, :n], b[1, k, :n], b[2, k, :n] = ids[j], 1, types[j]
+            t = torch.from_numpy(b)
+            t = t.pin_memory().to(self.device, non_blocking=True) if pin else t
+            o = self._forward(input_ids=t[0], attention_mask=t[1], token_type_ids=t[2])
             h = o.last_hidden_state.float()
-            if pooling == "tokens":
-                vecs = [h[k, b["attention_mask"][k].bool()] for k in range(len(idx))]
-                vecs = [torch.nn.functional.normalize(v, dim=-1) if normalize else v for v in vecs]
-                out += list(zip(idx, [v.cpu().numpy() for v in vecs]))
+            if pooling == "tokens":  # ragged: copied back batch by batch
+                h = (torch.nn.functional.normalize(h, dim=-1) if normalize else h).cpu()
+                tokens += [(j, h[k, :len(ids[j])].numpy()) for k, j in enumerate(idx)]
                 continue
-            v = {"mean": lambda: mean_pool(h, b["attention_mask"]), "cls": lambda: h[:, 0],
-                 "pooled": lambda: o.pooler_output.float()}[pooling]()
-            if normalize:
-                v = torch.nn.functional.normalize(v, dim=-1)
-            out += list(zip(idx, v.cpu().numpy()))
-        out.sort(key=lambda x: x[0])
-        vectors = [v for _, v in out]
+            v = {"mean": lambda: mean_pool(h, t[1]), "cls": lambda: h[:, 0].clone(),
+                 "pooled": lambda: o.pooler_output.float().clone()}[pooling]()
+            out.append(torch.nn.functional.normalize(v, dim=-1) if normalize else v)
         if pooling == "tokens":
-            return vectors
-        return np.stack(vectors) if vectors else np.zeros((0, self.model.config.hidden_size), np.float32)
+            return [v for _, v in sorted(tokens, key=lambda x: x[0])]
+        vectors = torch.cat(out).cpu().numpy()  # the one device -> host copy
+        result = np.empty_like(vectors)
+        result[order] = vectors
+        return result
 
 
 def embed(model: str, *, text: str | list[str] | None = None, input: str | None = None, pooling: str = "mean",
           normalize: bool = False, output: str | None = None, tokenizer: str | None = None, device: str = "auto",
-          batch_size: int = 32) -> None:
+          batch_size: int = 32, compile: str = "none") -> None:
     """Embed texts: sequence vectors (mean of the token vectors, [CLS], or the pooler) or token vectors.
 
     Example:
@@ -239,9 +262,11 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         tokenizer: Tokenizer directory, when it is not saved with the model.
         device: auto | cpu | cuda.
         batch_size: Texts per forward pass.
+        compile: none | default | reduce-overhead (CUDA graphs, for a GPU) | max-autotune: torch.compile the encoder
+            (pays on large inputs: the first batches compile).
     """
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
-    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size)(texts, pooling=pooling, normalize=normalize)
+    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile)(texts, pooling=pooling, normalize=normalize)
     if output and output.endswith(".npy"):
         if pooling == "tokens":
             raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")

@@ -108,7 +108,7 @@ class TrainArgs:
         T.check_precision(self.precision, "train.precision")
         if self.on_nonfinite not in ("stop", "skip"):
             raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
-        if self.compile_mode not in ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"):
+        if self.compile_mode not in T.COMPILE_MODES:
             raise ValueError(f"train.compile_mode must be default, reduce-overhead, max-autotune or "
                              f"max-autotune-no-cudagraphs, got {self.compile_mode!r}")
 

@@ -19,6 +19,17 @@ import litebert
 from litebert.textio import atomic_write_bytes
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+# torch.compile modes; reduce-overhead adds CUDA graphs (one replay per step instead of a launch per kernel)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def length_multiple(compile_mode: str, device: torch.device, requested: int | None = None) -> int:
+    """What batch lengths are padded up to a multiple of: `requested`, else 16 where torch.compile records CUDA
+    graphs (one per shape: few lengths must recur), else 1 (padding is compute, and compiling once more with a
+    dynamic length covers every other shape)."""
+    if requested is not None:
+        return requested
+    return 16 if device.type == "cuda" and compile_mode in ("reduce-overhead", "max-autotune") else 1
 
 
 def check_precision(precision: str, where: str = "precision") -> None:

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ import torch
 
 from litebert import distributed as D
 from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import FinetuneArgs, finetune_loop, pad, predict_logits, save_with_tokenizer
+from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, finetune_loop, pad, predict_logits,
+                                       save_with_tokenizer)
 from litebert.model import AlbertForMultipleChoice
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -117,6 +119,7 @@ class ChoiceSet:
     token_type_ids: list[list[list[int]]]
     labels: list[int]
     levels: list[str]
+    pad_values: ClassVar[dict[str, int]] = ENCODER_PAD_VALUES  # (B, 4, T) fields, padded on T
 
     @property
     def lengths(self) -> list[int]:
@@ -184,8 +187,9 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
          predict_split: str | None = None, do_train: bool = True, middle_only: bool = False, high_only: bool = False,
          max_seq_length: int = 512, max_qa_length: int = 128, lr: float = 1e-5, train_steps: int = 12000,
          warmup_steps: int = 1000, batch_size: int = 32, micro_batch_size: int | None = None,
-         eval_every: int | None = None, seed: int = 12345, precision: str = "fp32", unpad: bool = False, device: str = "auto",
-         tokenizer: str | None = None, resume: bool = True, progress: bool = True) -> dict:
+         eval_every: int | None = None, seed: int = 12345, precision: str = "fp32", unpad: bool = False,
+         compile: str = "none", device: str = "auto", tokenizer: str | None = None, resume: bool = True,
+         progress: bool = True) -> dict:
     """Fine-tune on RACE and report accuracy per level (middle, high) and overall; optionally write predictions.
 
     Example:
@@ -214,6 +218,9 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
         precision: fp32 | bf16 | fp16.
         unpad: Drop the padding inside the encoder (docs/model.md: the padded run's numbers without encoder
             dropout; meant for a GPU in bf16/fp16 with varlen FlashAttention: on a CPU training speed is unchanged).
+        compile: none | default | reduce-overhead | max-autotune: torch.compile the training step (reduce-overhead:
+            CUDA graphs, for GPUs, where short batches are bound by kernel launches; batch lengths are then
+            padded to a multiple of 16). No gain on a CPU. Excludes --unpad.
         device: auto | cpu | cuda (under torchrun: one GPU per process).
         tokenizer: Tokenizer directory, when it is not saved with the model.
         resume: Continue an interrupted run from OUTPUT/checkpoint.
@@ -237,7 +244,7 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
             raise RaceDataError(f"{train_split}: some questions have no answer; train on a split with answers")
         args = FinetuneArgs(lr=lr, train_steps=train_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                             micro_batch_size=micro_batch_size, eval_every=eval_every or train_steps,
-                            max_seq_length=max_seq_length, seed=seed, precision=precision, unpad=unpad, device=device,
+                            max_seq_length=max_seq_length, seed=seed, precision=precision, unpad=unpad, compile=compile, device=device,
                             resume=resume, progress=progress)
         torch.manual_seed(seed)
         net = AlbertForMultipleChoice.from_pretrained(model)
