@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+# ../shared/data, or a copy of the parts a run needs (LITEBERT_BENCH_DATA; benchmarks/gpu_suite.sh makes one)
+DATA = Path(os.environ.get("LITEBERT_BENCH_DATA", ROOT.parent / "shared" / "data"))
 
 
 def _tree_rss_kb(pid: int) -> int:

@@ -19,6 +19,7 @@ import contextlib
 import csv
 import datetime
 import json
+import os
 import platform
 import tempfile
 import time
@@ -33,7 +34,8 @@ from litebert.pipelines import Embed
 from litebert.tokenizer import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+# ../shared/data, or a copy of the parts a run needs (LITEBERT_BENCH_DATA; benchmarks/gpu_suite.sh makes one)
+DATA = Path(os.environ.get("LITEBERT_BENCH_DATA", ROOT.parent / "shared" / "data"))
 CONFIGS = {"small": dict(embedding_size=128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                          intermediate_size=1024)}
 

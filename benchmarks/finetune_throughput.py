@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -33,7 +34,8 @@ from litebert.tokenizer import load_tokenizer
 from litebert.training import length_multiple
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+# ../shared/data, or a copy of the parts a run needs (LITEBERT_BENCH_DATA; benchmarks/gpu_suite.sh makes one)
+DATA = Path(os.environ.get("LITEBERT_BENCH_DATA", ROOT.parent / "shared" / "data"))
 CONFIGS = {"small": dict(embedding_size=128, hidden_size=256, num_hidden_layers=4, num_attention_heads=4,
                          intermediate_size=1024),
            "tiny": dict(embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -120,8 +122,8 @@ def main() -> None:
     ap.add_argument("--compile", default=None,
                     help="mode of the compiled row (default: reduce-overhead on a GPU, default on a CPU; none: no row)")
     ap.add_argument("--compile_warmup", type=int, default=60,
-                    help="untimed steps of the compiled row: its compilations and (GPU) one CUDA graph per padded "
-                         "length all happen before the timed steps")
+                    help="untimed steps of the litebert rows when a compiled row runs: its compilations and (GPU) one "
+                         "CUDA graph per padded length all happen before the timed steps")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -143,12 +145,14 @@ def main() -> None:
         if not t.labels:
             raise SystemExit("regression tasks: use a classification task for this benchmark")
         hf = run_transformers(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, 128)
-        ours_padded = run_litebert(tmp / "model", padded, a.steps, a.warmup, a.batch, device, a.precision, tmp / "p")
-        ours = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, tmp / "d")
-        ours_unpadded = run_litebert(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision,
-                                     tmp / "u", unpad=True)
+        # every litebert row times the same steps of the same batch order (after the compiled row's longer warm-up)
+        w = a.warmup if mode == "none" else max(a.warmup, a.compile_warmup)
+        ours_padded = run_litebert(tmp / "model", padded, a.steps, w, a.batch, device, a.precision, tmp / "p")
+        ours = run_litebert(tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "d")
+        ours_unpadded = run_litebert(tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "u",
+                                     unpad=True)
         ours_compiled = None if mode == "none" else run_litebert(
-            tmp / "model", data, a.steps, a.compile_warmup, a.batch, device, a.precision, tmp / "c", compile=mode)
+            tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "c", compile=mode)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     import transformers
@@ -158,6 +162,13 @@ def main() -> None:
     print(f"\n{datetime.date.today()} | {where} | torch {torch.__version__}, transformers {transformers.__version__} | "
           f"{a.task} train, {len(data):,} examples, mean length {mean_len:.1f} tokens | {shape}, batch {a.batch}, "
           f"{a.precision}, {a.steps} timed steps\n")
+    print(json.dumps({"date": str(datetime.date.today()), "device": where, "torch": torch.__version__,
+                      "transformers": transformers.__version__, "task": a.task, "model": shape, "batch": a.batch,
+                      "precision": a.precision, "mean_length": round(mean_len, 1), "transformers_pad128": round(hf, 1),
+                      "litebert_pad128": round(ours_padded, 1), "litebert": round(ours, 1),
+                      "litebert_unpadded": round(ours_unpadded, 1),
+                      "litebert_compiled": None if ours_compiled is None else round(ours_compiled, 1),
+                      "compile_mode": mode}))
     print("| recipe | examples/s | vs transformers |")
     print("|---|---|---|")
     print(f"| transformers, padded to 128 | {hf:.1f} | 1.00x |")

@@ -113,9 +113,11 @@ def run_case(system: str, size: str, seq: int, batch: int, args, device: torch.d
             model, step = litebert_step_fn(config, b, device, dtype, args.compile, args.activation_checkpointing)
         else:
             model, step = transformers_step_fn(config, b, device, dtype)
-        for _ in range(args.warmup):
+        t = time.perf_counter()
+        for _ in range(args.warmup):  # compilation, CUDA graph recording, allocator warm-up
             step()
         _sync(device)
+        row["warmup_s"] = round(time.perf_counter() - t, 1)
         t = time.perf_counter()
         for _ in range(args.steps):
             step()
@@ -123,6 +125,8 @@ def run_case(system: str, size: str, seq: int, batch: int, args, device: torch.d
         dt = (time.perf_counter() - t) / args.steps
     except torch.cuda.OutOfMemoryError:
         return {**row, "error": "OOM"}
+    except Exception as e:  # a failing case (a compile error, say) is reported and the others still run
+        return {**row, "error": f"{type(e).__name__}: {str(e)[:300]}"}
     tflops = batch * seq / dt * estimate_flops_per_token(config, seq, preds) / 1e12
     row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tok_per_s=round(batch * seq / dt),
                tflops=round(tflops, 2))
