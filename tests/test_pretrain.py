@@ -184,8 +184,9 @@ def test_a_nonfinite_step_inside_a_log_window_is_named_and_nothing_is_saved(tmp_
     step = trainer.train_step
 
     def poisoned(micro):  # step index 5 (the 6th step) produces a NaN loss
-        stats, n_pred, skipped = step(micro)
-        return (stats * float("nan") if trainer.step == 5 else stats), n_pred, skipped
+        stats, skipped = step(micro)  # [mlm sum, sop sum, grad norm, predictions]
+        poison = torch.tensor([float("nan"), 1.0, 1.0, 1.0], device=stats.device)
+        return (stats * poison if trainer.step == 5 else stats), skipped
 
     monkeypatch.setattr(trainer, "train_step", poisoned)
     with pytest.raises(TrainingError, match="non-finite loss at step 5 "):
@@ -219,3 +220,27 @@ def test_every_shipped_recipe_parses():
         if "albert" in path.stem and "tiny" not in path.stem:
             assert init.optim.name == "lamb" and init.optim.lr == 0.00176 and init.train.global_batch_size == 4096
             assert init.train.max_steps == 125000 and init.optim.warmup_steps == 3125
+
+
+def test_prefetcher_hands_over_pinned_tensors_for_the_gpu(tmp_path, data_dir, monkeypatch):
+    """On CUDA the prefetch thread puts every model input in page-locked memory (so the copy to the GPU does not wait
+    for the GPU's queued work); the statistics-only n-gram histogram stays a numpy array. pin_memory is replaced by a
+    recorder here, as a CPU-only torch cannot pin."""
+    from litebert.pretrain import Prefetcher
+
+    trainer = Pretrainer(*_args(data_dir, tmp_path))
+    pinned = []
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: pinned.append(self.shape) or self)
+    for pin in (False, True):
+        prefetch = Prefetcher(trainer.iterator, trainer.masker, 0, 0, 2, pin=pin)
+        micro, _ = prefetch.next()
+        prefetch.close()
+        assert len(micro) == 2
+        for batch in micro:
+            assert all(torch.is_tensor(v) for k, v in batch.items() if k != "ngram_hist")
+        if not pin:
+            assert pinned == []
+    tensors = sum(1 for k in micro[0] if k != "ngram_hist")
+    assert tensors >= 6 and len(pinned) >= 2 * tensors  # every input of both micro-batches (the thread runs ahead)
+    b = trainer._to_device(micro[0])
+    assert set(b) == {k for k in micro[0] if k != "ngram_hist"} and all(v.device.type == "cpu" for v in b.values())

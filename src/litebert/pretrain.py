@@ -142,10 +142,13 @@ def init_from_checkpoint(model: AlbertForPreTraining, args: ModelArgs, log) -> N
 
 
 class Prefetcher:
-    """Builds the next micro-batches (collate + dynamic masking) on a thread while the model computes."""
+    """Builds the next micro-batches (collate + dynamic masking) on a thread while the model computes, as CPU tensors;
+    in page-locked memory when `pin` (CUDA), so that their copies to the GPU are asynchronous (a copy from pageable
+    memory waits for the GPU's queued work: a host sync per step)."""
 
-    def __init__(self, it: BatchIterator, masker: DynamicMasker | None, seed: int, rank: int, accum: int):
-        self.it, self.masker, self.seed, self.rank, self.accum = it, masker, seed, rank, accum
+    def __init__(self, it: BatchIterator, masker: DynamicMasker | None, seed: int, rank: int, accum: int,
+                 pin: bool = False):
+        self.it, self.masker, self.seed, self.rank, self.accum, self.pin = it, masker, seed, rank, accum, pin
         self.queue: queue.Queue = queue.Queue(maxsize=2)
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -161,10 +164,14 @@ class Prefetcher:
                     batch = next(stream)
                     if self.masker is not None:
                         batch = self.masker(batch, rng=np.random.default_rng([self.seed, self.rank, step_key]))
-                    micro.append(batch)
+                    micro.append({k: self._tensor(v) if k != "ngram_hist" else v for k, v in batch.items()})
                 self._put((micro, self.it.state_dict()))
         except BaseException as e:  # surface loader errors in the training thread
             self._put((e, None))
+
+    def _tensor(self, v: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(v)
+        return t.pin_memory() if self.pin else t
 
     def _put(self, item) -> None:
         while not self._stop.is_set():  # never block forever once closed
@@ -338,19 +345,24 @@ class Pretrainer:
 
     # -- one step ---------------------------------------------------------------------------------------------------
     def _to_device(self, batch: dict) -> dict:
-        non_blocking = self.info.device.type == "cuda"
-        return {k: torch.from_numpy(v).to(self.info.device, non_blocking=non_blocking)
+        non_blocking = self.info.device.type == "cuda"  # asynchronous from the Prefetcher's pinned tensors
+        return {k: (v if torch.is_tensor(v) else torch.from_numpy(v)).to(self.info.device, non_blocking=non_blocking)
                 for k, v in batch.items() if k != "ngram_hist"}
 
-    def train_step(self, micro: list[dict]) -> tuple[torch.Tensor, float, bool]:
-        """One optimizer step over the micro-batches. Returns this rank's [MLM loss sum, SOP loss sum, grad norm] as a
-        device tensor, the global number of predictions and whether the update was skipped. The losses are read at the
+    def train_step(self, micro: list[dict]) -> tuple[torch.Tensor, bool]:
+        """One optimizer step over the micro-batches. Returns [this rank's MLM loss sum, SOP loss sum, grad norm, the
+        global number of predictions] as a device tensor and whether the update was skipped. The stats are read at the
         next `_flush`, so a step makes no host sync (on_nonfinite=skip must: the skip is decided before the update)."""
-        world = self.info.world_size
+        world, device = self.info.world_size, self.info.device
         # the global number of predicted tokens: MLM sums are divided by it, so any split of the batch is exact
-        # (counted on the host batches: no device round trip)
-        n_pred = torch.tensor([float(sum(int((b["masked_labels"] != -100).sum()) for b in micro))])
-        n_pred = D.all_reduce_sum(n_pred).item() if world > 1 else n_pred.item()
+        # (counted on the host batches; across ranks summed on the device, where the loss needs it: no host sync)
+        count = float(sum(int((b["masked_labels"] != -100).sum()) for b in micro))
+        n_pred = torch.full((), count, device=device)  # a fill kernel, not a copy: nothing waits
+        if world > 1:
+            n_pred = D.all_reduce_sum(n_pred)
+            mlm_scale = world / n_pred.clamp(min=1.0)
+        else:
+            mlm_scale = 1.0 / max(count, 1.0)
         mlm_sum = sop_sum = 0.0
         for k, batch in enumerate(micro):
             b = self._to_device(batch)
@@ -364,7 +376,7 @@ class Pretrainer:
                                       ignore_index=-100, reduction="sum")
                 sop = F.cross_entropy(out.sop_logits.float(), b["sentence_order_label"], reduction="sum")
                 n_seq = len(micro) * len(batch["input_ids"])
-                loss = mlm * (world / max(n_pred, 1.0)) + sop / n_seq
+                loss = mlm * mlm_scale + sop / n_seq
                 self.scaler.scale(loss).backward()
             mlm_sum = mlm_sum + mlm.detach()
             sop_sum = sop_sum + sop.detach()
@@ -372,32 +384,33 @@ class Pretrainer:
         params = [p for p in self.model.parameters() if p.grad is not None]
         clip = self.oargs.clip_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-        stats = torch.stack([mlm_sum, sop_sum, grad_norm]).float()
+        stats = torch.stack([mlm_sum, sop_sum, grad_norm, n_pred]).float()
         if self.targs.on_nonfinite == "skip":
             losses = D.all_reduce_sum(stats[:2].clone())  # every rank takes the same decision
             if not (torch.isfinite(losses).all() and torch.isfinite(grad_norm)).item():
                 self.skipped += 1
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.update()
-                return stats, n_pred, True
+                return stats, True
         # stop mode: a non-finite step is found at the next flush, which raises before any evaluation or checkpoint
         # (fp16: an overflowing step's update is skipped by the gradient scaler itself)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        return stats, n_pred, False
+        return stats, False
 
     def _flush(self, pending: list[tuple[dict, torch.Tensor]]) -> list[dict]:
         """Read the losses of the steps since the last flush (one all-reduce and one host sync for all of them) into
         their rows; raise on a non-finite step (stop mode). Returns the completed rows and empties `pending`."""
         if not pending:
             return []
-        stats = torch.stack([s for _, s in pending])  # (steps, 3) on the device
+        stats = torch.stack([s for _, s in pending])  # (steps, 4) on the device
         sums = D.all_reduce_sum(stats[:, :2].contiguous()).cpu().double()
-        norms = stats[:, 2].cpu().double()
+        norms, preds = stats[:, 2:].cpu().double().unbind(1)
         rows = []
-        for (row, _), (mlm, sop), norm in zip(pending, sums.tolist(), norms.tolist()):
-            mlm_loss, sop_loss = mlm / max(row["predictions"], 1.0), sop / self.targs.global_batch_size
+        for (row, _), (mlm, sop), norm, n_pred in zip(pending, sums.tolist(), norms.tolist(), preds.tolist()):
+            row["predictions"] = int(n_pred) if math.isfinite(n_pred) else n_pred
+            mlm_loss, sop_loss = mlm / max(n_pred, 1.0), sop / self.targs.global_batch_size
             finite = math.isfinite(mlm_loss) and math.isfinite(sop_loss) and math.isfinite(norm)
             overflow = self.targs.precision == "fp16" and math.isfinite(mlm_loss + sop_loss) and not math.isfinite(norm)
             if not finite and not row["skipped"] and not overflow:
@@ -467,7 +480,8 @@ class Pretrainer:
 
             writer = SummaryWriter(str(self.out / "tensorboard"))
         self.model.train()
-        prefetch = Prefetcher(self.iterator, self.masker, t.seed, self.info.rank, self.accum)
+        prefetch = Prefetcher(self.iterator, self.masker, t.seed, self.info.rank, self.accum,
+                              pin=self.info.device.type == "cuda")
         bar = None
         if t.progress and self.info.is_main:
             from tqdm import tqdm
@@ -497,11 +511,11 @@ class Pretrainer:
                 set_learning_rate(self.optimizer, lr)
                 micro, self.iterator_state = prefetch.next()
                 real_tokens = sum(int(b["attention_mask"].sum()) for b in micro) * self.info.world_size
-                stats, n_pred, skipped = self.train_step(micro)
+                stats, skipped = self.train_step(micro)
                 self.step += 1
                 window["steps"] += 1
                 window["tokens"] += real_tokens
-                row = {"step": self.step, "lr": lr, "predictions": n_pred, "skipped": skipped}
+                row = {"step": self.step, "lr": lr, "skipped": skipped}  # + predictions and losses at the flush
                 pending.append((row, stats))
                 evaluate = bool(t.eval_every) and (self.step % t.eval_every == 0 or self.step == t.max_steps)
                 save = bool(t.save_every) and self.step % t.save_every == 0 and self.step < t.max_steps
