@@ -279,6 +279,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     forward = ddp if args.compile == "none" else torch.compile(ddp, mode=args.compile)
     multiple = T.length_multiple(args.compile, device, args.pad_to_multiple_of)
     pad_values = getattr(train, "pad_values", ENCODER_PAD_VALUES)
+    host, pin = torch.device("cpu"), device.type == "cuda"
     if info.is_main:
         output.mkdir(parents=True, exist_ok=True)
         T.write_json(output / "run_info.json", {**T.versions(), "args": asdict(args), "world_size": info.world_size,
@@ -308,9 +309,11 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
             set_learning_rate(optimizer, lr)
             loss_sum = torch.zeros((), device=device)
             for k, chunk in enumerate(chunks):
-                batch = train.collate(chunk, device)
+                batch = train.collate(chunk, host)
                 if multiple > 1:
                     batch = pad_batch(batch, pad_values, multiple, args.max_seq_length)
+                # page-locked on a GPU: the copy does not wait for the GPU's queued work (the host runs ahead)
+                batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()}
                 sync = contextlib.nullcontext() if (k == len(chunks) - 1 or info.world_size == 1) else ddp.no_sync()
                 units = train.units(chunk)
                 with sync:
