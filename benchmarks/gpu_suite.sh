@@ -38,11 +38,12 @@ case $stage in
     du -sh .bench_data ;;
   pretrain)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$log"
+    # first the GPU tests: varlen FlashAttention (unpadded, right-padded segments incl. empty ones) against masked SDPA
+    run 90 $PY -m pytest -q -p no:cacheprovider tests/test_model.py -k "gpu or unpadded or right_padded or compiled"
     run 200 $PY benchmarks/pretrain_throughput.py
     run 120 $PY benchmarks/pretrain_throughput.py --cases xxlarge:512:32 --systems litebert --activation_checkpointing \
       --steps 5 --warmup 2
-    run 240 $PY benchmarks/pretrain_throughput.py --compile --cases base:128:256,base:512:64
-    run 60 $PY -m pytest -q -p no:cacheprovider tests/test_model.py -k "gpu or unpadded or compiled" ;;
+    run 200 $PY benchmarks/pretrain_throughput.py --compile --cases base:128:256,base:512:64 ;;
   graphs)
     # whole-model compile takes ~1 min per case (longer for 24 layers): large and xxlarge here, CUDA graphs for base
     # (the sizes bound by launches; large and xxlarge are bound by their matmuls)

@@ -61,6 +61,8 @@ def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype,
     model = AlbertForPreTraining(config).to(device).train()
     if checkpointing:
         model.gradient_checkpointing_enable()
+    if dtype is not None:  # as the pretraining loop: padded rows as varlen FlashAttention segments on a GPU
+        model.right_padded_enable(device)
     opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
     forward = torch.compile(model, mode=compile_) if compile_ else model
 

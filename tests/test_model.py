@@ -511,3 +511,86 @@ def test_varlen_flash_attention_on_gpu_matches_padded_in_bf16():
         unpadded = model(ids, mask, types).last_hidden_state
     real = mask.bool()
     torch.testing.assert_close(unpadded[real].float(), padded[real].float(), atol=3e-2, rtol=3e-2)
+
+
+# -- right-padded batches as varlen segments (pretraining on a GPU) ----------------------------------------------------
+
+def block_diagonal_reference(q, k, v, cu_q, cu_k, max_q, max_k):
+    """What varlen FlashAttention computes, as one SDPA over all B*T tokens with a block-diagonal mask built from the
+    offsets (tensor ops only: it traces under torch.compile fullgraph)."""
+    assert q.dim() == 3 and cu_q.dtype == torch.int32 and cu_q is cu_k and max_q == max_k
+    seg = torch.searchsorted(cu_q[1:].long(), torch.arange(q.shape[0]), right=True)  # each token's segment
+    q_, k_, v_ = (t.transpose(0, 1)[None] for t in (q, k, v))  # (1, N, B*T, D)
+    y = F.scaled_dot_product_attention(q_, k_, v_, attn_mask=seg[:, None] == seg[None, :])
+    return y[0].transpose(0, 1)
+
+
+def test_right_padded_segments_match_the_masked_model_at_real_positions():
+    """The pretraining fast path: a right-padded batch as 2B varlen segments (each row's tokens, then its padding; a
+    full row's padding segment is empty) gives the masked model's MLM logits, SOP logits, loss and every gradient, with
+    4 layers from 2 groups x 2 inner blocks; FlashAttention is stood in for by a block-diagonal SDPA (fp32 here)."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch()  # lengths 9 (full), 6, 2, 8
+    positions = torch.tensor([[1, 8], [2, 5], [1, 1], [3, 7]])
+    layout = litebert.model.RightPadded.from_mask(mask, None)
+    assert layout.cu_seqlens.tolist() == [0, 9, 9, 15, 18, 20, 27, 35, 36]
+    calls = []
+
+    def kernel(*args):
+        calls.append(args[0].shape)
+        return block_diagonal_reference(*args)
+
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c)
+    results = []
+    for k in (None, kernel):
+        assert model.right_padded_enable(kernel=k) == (k is not None)
+        model.zero_grad()
+        out = model(ids, mask, types, masked_positions=positions)
+        loss = out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()
+        loss.backward()
+        results.append((out.prediction_logits.float(), out.sop_logits.float(), [p.grad.clone() for p in model.parameters()]))
+    assert calls == [torch.Size([36, 2, 8])] * 8  # every layer application (4 x 2 inner), on all B*T tokens
+    for a, b in zip(results[0][:2], results[1][:2]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    for a, b in zip(results[0][2], results[1][2]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert model.right_padded_enable("cpu") is False and model.albert.right_padded_kernel is None
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
+def test_right_padded_segments_compile_as_one_graph():
+    """No host sync and static shapes: the varlen layout traces with fullgraph=True and equals eager."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch()
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c)
+    model.right_padded_enable(kernel=block_diagonal_reference)
+    positions = torch.tensor([[1, 8], [2, 5], [1, 1], [3, 7]])
+    eager = model(ids, mask, types, masked_positions=positions).prediction_logits
+    compiled = torch.compile(model, fullgraph=True)(ids, mask, types, masked_positions=positions)
+    torch.testing.assert_close(compiled.prediction_logits, eager, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_right_padded_varlen_flash_on_gpu_matches_masked_sdpa_in_bf16():
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = (t.cuda() for t in _ragged_batch())
+    positions = torch.tensor([[1, 8], [2, 5], [1, 1], [3, 7]]).cuda()
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c).cuda()
+    outs = []
+    for device in (None, "cuda"):
+        model.right_padded_enable(device)
+        model.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(ids, mask, types, masked_positions=positions)
+        (out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()).backward()
+        outs.append((out.prediction_logits.float(), [p.grad.float().clone() for p in model.parameters()]))
+    assert model.albert.right_padded_kernel is not None
+    torch.testing.assert_close(outs[1][0], outs[0][0], atol=3e-2, rtol=3e-2)
+    for a, b in zip(outs[0][1], outs[1][1]):
+        torch.testing.assert_close(b, a, atol=5e-2, rtol=5e-2)

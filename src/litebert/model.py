@@ -92,6 +92,29 @@ class Unpadded:
         return x.new_zeros(B * T, *x.shape[1:]).index_copy(0, self.indices, x).view(B, T, *x.shape[1:])
 
 
+@dataclass
+class RightPadded:
+    """A padded (B, T) batch whose padding sits at the end of each row, laid out for varlen attention with static
+    shapes: the B*T tokens as 2B segments, each row's real tokens then its padding (possibly empty), so real tokens
+    attend to their own row's real tokens only (what the padding mask says) through FlashAttention, which takes no mask.
+    Padded positions attend among themselves: their outputs are not the masked SDPA's, and nothing may read them.
+    Built without a host sync (no data-dependent shape), so it runs under torch.compile and CUDA graphs."""
+
+    mask: torch.Tensor  # (B, 1, 1, T) bool, for the SDPA fallback
+    cu_seqlens: torch.Tensor  # (2B+1,) int32: offsets of [row 0 real, row 0 padding, row 1 real, ...] in (B*T)
+    kernel: object  # varlen_attn(q, k, v, cu_q, cu_k, max_q, max_k), or None: SDPA with the mask
+    half_only: bool = True  # FlashAttention takes fp16/bf16 only: other dtypes use the masked SDPA
+
+    @classmethod
+    def from_mask(cls, attention_mask: torch.Tensor, kernel, half_only: bool = True) -> "RightPadded":
+        m = attention_mask.bool()
+        B, T = m.shape
+        lengths = m.sum(1, dtype=torch.int32)
+        segments = torch.stack([lengths, T - lengths], 1).flatten()
+        cu_seqlens = F.pad(segments.cumsum(0, dtype=torch.int32), (1, 0))
+        return cls(m[:, None, None, :], cu_seqlens, kernel, half_only)
+
+
 @functools.lru_cache(maxsize=None)
 def _flash_varlen(device_index: int):
     """torch's varlen FlashAttention where it can run on this GPU (torch >= 2.10 built with FlashAttention, an Ampere
@@ -129,11 +152,18 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
         H = x.shape[-1]
         N, D = self.num_heads, H // self.num_heads
         p = self.dropout_p if self.training else 0.0
         qkv = self.qkv(x)
+        if isinstance(mask, RightPadded):
+            if mask.kernel is not None and p == 0.0 and (qkv.dtype in (torch.float16, torch.bfloat16)
+                                                          or not mask.half_only):
+                B, T, _ = qkv.shape
+                q, k, v = qkv.view(B * T, 3, N, D).unbind(1)  # (B*T, N, D)
+                return self.out(mask.kernel(q, k, v, mask.cu_seqlens, mask.cu_seqlens, T, T).reshape(B, T, H))
+            return self.out(self._attend(qkv, mask.mask, p, N, D))
         if isinstance(mask, Unpadded):
             varlen = _use_varlen(qkv, p, D)
             if varlen is not None:
@@ -172,7 +202,7 @@ class Layer(nn.Module):
         self.act = _ACTIVATIONS[c.hidden_act]
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
         x = self.attn_norm(x + self.dropout(self.attn(x, mask)))
         return self.ffn_norm(x + self.dropout(self.ffn_out(self.act(self.ffn_in(x)))))
 
@@ -191,7 +221,7 @@ class Encoder(nn.Module):
         )
         self.gradient_checkpointing = False
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
         """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)  # E -> H
@@ -361,6 +391,26 @@ class PreTrainedModel(nn.Module):
                 m.unpad_inputs = enabled
 
 
+    def right_padded_enable(self, device: torch.device | str | None = None, kernel=None) -> bool:
+        """Promise that every batch is padded at the end of its rows (as litebert's pretraining shards are), so that
+        attention over a padded batch can run as varlen FlashAttention on static shapes (`RightPadded`): on an Ampere+
+        GPU, in bf16/fp16, without attention dropout; elsewhere the masked SDPA as before. Outputs at padded positions
+        then differ from the masked SDPA's (nothing in pretraining reads them: the MLM head gathers real positions, SOP
+        reads [CLS]). `kernel` replaces FlashAttention, in any dtype (tests). Returns whether a varlen kernel is in
+        use; `device=None` turns it off."""
+        c = self.config
+        head_dim = c.hidden_size // c.num_attention_heads
+        half_only = kernel is None
+        if kernel is None and device is not None and torch.device(device).type == "cuda" and head_dim % 8 == 0 \
+                and head_dim <= 256 and c.attention_probs_dropout_prob == 0.0:
+            d = torch.device(device)
+            kernel = _flash_varlen(d.index if d.index is not None else torch.cuda.current_device())
+        for m in self.modules():
+            if isinstance(m, AlbertModel):
+                m.right_padded_kernel = (kernel, half_only) if kernel is not None else None
+        return kernel is not None
+
+
 def _attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     """(B, T) 1 = token, 0 = padding -> boolean (B, 1, 1, T) for SDPA (True = may attend). None means no padding."""
     if attention_mask is None:
@@ -389,6 +439,7 @@ class AlbertModel(PreTrainedModel):
         self.encoder = Encoder(config)
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
         self.unpad_inputs = False  # unpadded_enable()
+        self.right_padded_kernel = None  # right_padded_enable()
         self.init_weights()
 
     def forward(
@@ -404,6 +455,9 @@ class AlbertModel(PreTrainedModel):
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
         if layout is not None and 0 < layout.indices.numel() < input_ids.numel():
             x = layout.pad(self.encoder(layout.unpad(x), layout))  # (nnz, E) -> (nnz, H) -> (B, T, H)
+        elif layout is None and self.right_padded_kernel is not None and attention_mask is not None:
+            layout = RightPadded.from_mask(attention_mask, *self.right_padded_kernel)
+            x = self.encoder(x, layout)  # (B, T, H)
         else:  # padded, or unpadded with nothing to drop
             x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask))  # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, H)

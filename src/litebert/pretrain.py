@@ -254,6 +254,9 @@ class Pretrainer:
         if t.activation_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.model.to(self.info.device)
+        # shards are padded at the end of rows: on a GPU in half precision attention runs as varlen FlashAttention
+        # over static shapes (model.RightPadded) instead of the masked SDPA (no flash kernel takes a padding mask)
+        self.flash_varlen = t.precision != "fp32" and self.model.right_padded_enable(self.info.device)
         self.optimizer = build_optimizer(self.model, optim_args)
         self.scaler = torch.amp.GradScaler(self.info.device.type, enabled=t.precision == "fp16")
         self.iterator = BatchIterator(self.train_data, t.micro_batch_size, rank=self.info.rank,
@@ -285,6 +288,7 @@ class Pretrainer:
         info = {**T.versions(), "world_size": self.info.world_size, "device": str(self.info.device),
                 "gpu": torch.cuda.get_device_name(self.info.device) if self.info.device.type == "cuda" else None,
                 "accumulation_steps": self.accum, "model_config": self.config.to_dict(),
+                "attention": "varlen FlashAttention (right-padded segments)" if self.flash_varlen else "SDPA, masked",
                 "parameters": self.model.num_parameters(), "resumed_from": str(self.resumed_from or ""),
                 "train_instances": len(self.train_data), "eval_instances": len(self.eval_data)}
         ckpt.atomic_write_bytes(self.out / "run_info.json", json.dumps(info, indent=2).encode())
