@@ -93,6 +93,12 @@ def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int
     return steps * batch / (time.perf_counter() - t0)
 
 
+def _report(name: str, rate: float) -> float:
+    """Each recipe's rate as soon as it is measured (a run cut short by a timeout keeps what it measured)."""
+    print(json.dumps({"recipe": name, "examples_per_s": round(rate, 1)}), flush=True)
+    return rate
+
+
 def run_litebert(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
                  out: Path, unpad: bool = False, compile: str = "none") -> float:
     model = AlbertForSequenceClassification.from_pretrained(model_dir)
@@ -144,13 +150,16 @@ def main() -> None:
         AlbertForSequenceClassification(config).save_pretrained(tmp / "model")
         if not t.labels:
             raise SystemExit("regression tasks: use a classification task for this benchmark")
-        hf = run_transformers(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, 128)
+        hf = _report("transformers, padded to 128",
+                     run_transformers(tmp / "model", data, a.steps, a.warmup, a.batch, device, a.precision, 128))
         # every litebert row times the same steps of the same batch order (after the compiled row's longer warm-up)
         w = a.warmup if mode == "none" else max(a.warmup, a.compile_warmup)
-        ours_padded = run_litebert(tmp / "model", padded, a.steps, w, a.batch, device, a.precision, tmp / "p")
-        ours = run_litebert(tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "d")
-        ours_unpadded = run_litebert(tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "u",
-                                     unpad=True)
+        ours_padded = _report("litebert, padded to 128", run_litebert(tmp / "model", padded, a.steps, w, a.batch,
+                                                                        device, a.precision, tmp / "p"))
+        ours = _report("litebert", run_litebert(tmp / "model", data, a.steps, w, a.batch, device, a.precision,
+                                                tmp / "d"))
+        ours_unpadded = _report("litebert, unpadded", run_litebert(tmp / "model", data, a.steps, w, a.batch, device,
+                                                                   a.precision, tmp / "u", unpad=True))
         ours_compiled = None if mode == "none" else run_litebert(
             tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "c", compile=mode)
     finally:

@@ -296,6 +296,31 @@ def test_padding_to_a_multiple_trains_like_padding_to_the_longest(tmp_path, pret
     assert _max_diff(*weights) <= 1e-5
 
 
+def test_bucket_padding_leaves_the_albert_squad2_loss_alone_and_cuda_graphs_refuse_accumulation():
+    """The SQuAD 2.0 head's p_mask pads with 1 (never an answer), so padding windows to x16 keeps its loss; the v1.1
+    head's softmax spans the padding, as in the original (documented). CUDA graphs own their gradient buffers, so
+    they refuse gradient accumulation."""
+    from litebert import AlbertConfig, AlbertForSquadV2
+    from litebert.finetune.squad import SquadTrainSet, Window, batch_inputs
+
+    torch.manual_seed(0)
+    model = AlbertForSquadV2(AlbertConfig.from_preset("tiny")).eval()
+    rows = [Window(0, (0, 0), [2, 11, 12, 3, 21, 22, 23, 3], 4), Window(0, (0, 0), [2, 11, 3, 21, 22, 3], 3)]
+    batch = batch_inputs(rows, torch.device("cpu"))
+    batch.update(start_positions=torch.tensor([5, 0]), end_positions=torch.tensor([6, 0]),
+                 is_impossible=torch.tensor([0.0, 1.0]))
+    padded = pad_batch(batch, SquadTrainSet.pad_values, 16, limit=64)
+    assert padded["input_ids"].shape == (2, 16) and padded["p_mask"][0, 8:].eq(1).all()
+    with torch.no_grad():
+        torch.testing.assert_close(model(**padded).loss, model(**batch).loss, atol=1e-6, rtol=1e-6)
+    gpu = torch.device("cuda")
+    with pytest.raises(ValueError, match="cannot accumulate gradients over 2 micro-batches"):
+        T.check_cuda_graphs("reduce-overhead", gpu, 2, "--compile")
+    T.check_cuda_graphs("reduce-overhead", gpu, 1, "--compile")
+    T.check_cuda_graphs("default", gpu, 4, "--compile")
+    T.check_cuda_graphs("reduce-overhead", torch.device("cpu"), 4, "--compile")  # no CUDA graphs on a CPU
+
+
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
 def test_compiled_training_equals_eager_with_two_compilations(tmp_path, pretrained):
     """--compile: six steps over batches of several padded lengths end at the eager run's weights, with no graph break

@@ -158,8 +158,8 @@ class SelfAttention(nn.Module):
         p = self.dropout_p if self.training else 0.0
         qkv = self.qkv(x)
         if isinstance(mask, RightPadded):
-            if mask.kernel is not None and p == 0.0 and (qkv.dtype in (torch.float16, torch.bfloat16)
-                                                          or not mask.half_only):
+            if mask.kernel is not None and p == 0.0 and (
+                    not mask.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16))):
                 B, T, _ = qkv.shape
                 q, k, v = qkv.view(B * T, 3, N, D).unbind(1)  # (B*T, N, D)
                 return self.out(mask.kernel(q, k, v, mask.cu_seqlens, mask.cu_seqlens, T, T).reshape(B, T, H))
@@ -402,7 +402,8 @@ class PreTrainedModel(nn.Module):
         head_dim = c.hidden_size // c.num_attention_heads
         half_only = kernel is None
         if kernel is None and device is not None and torch.device(device).type == "cuda" and head_dim % 8 == 0 \
-                and head_dim <= 256 and c.attention_probs_dropout_prob == 0.0:
+                and head_dim <= 256 and c.attention_probs_dropout_prob == 0.0 \
+                and torch.backends.cuda.flash_sdp_enabled():  # read here: torch.compile cannot trace it per call
             d = torch.device(device)
             kernel = _flash_varlen(d.index if d.index is not None else torch.cuda.current_device())
         for m in self.modules():

@@ -182,7 +182,7 @@ class Embed:
     """Sentence or token vectors: `Embed.from_pretrained(dir)(texts, pooling="mean", normalize=True)` -> (N, H).
 
     All texts are tokenized in one call, batched by token length (little padding), and the vectors stay on the device
-    until the end (one copy back, so the CPU prepares the next batch while the GPU computes). `compile`: a
+    for 256 batches at a time (one copy back each, so the CPU prepares the next batches while the GPU computes). `compile`: a
     torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded to a
     multiple of 16 so that few shapes recur)."""
 
@@ -216,11 +216,13 @@ class Embed:
         ids, types = enc["input_ids"], enc["token_type_ids"]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))  # similar lengths together: little padding
         multiple = T.length_multiple(self.compile, self.device)
+        limit = self.model.config.max_position_embeddings
         pin = self.device.type == "cuda"
-        out, tokens = [], []
+        out, tokens, host = [], [], []
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            width = -(-len(ids[idx[-1]]) // multiple) * multiple
+            longest = len(ids[idx[-1]])
+            width = min(-(-longest // multiple) * multiple, max(longest, limit))
             b = np.zeros((3, len(idx), width), dtype=np.int64)  # input_ids, attention_mask, token_type_ids
             for k, j in enumerate(idx):
                 n = len(ids[j])
@@ -236,9 +238,12 @@ class Embed:
             v = {"mean": lambda: mean_pool(h, t[1]), "cls": lambda: h[:, 0].clone(),
                  "pooled": lambda: o.pooler_output.float().clone()}[pooling]()
             out.append(torch.nn.functional.normalize(v, dim=-1) if normalize else v)
+            if len(out) == 256:  # one copy back per 256 batches: device memory stays bounded on large inputs
+                host.append(torch.cat(out).cpu().numpy())
+                out = []
         if pooling == "tokens":
             return [v for _, v in sorted(tokens, key=lambda x: x[0])]
-        vectors = torch.cat(out).cpu().numpy()  # the one device -> host copy
+        vectors = np.concatenate(host + ([torch.cat(out).cpu().numpy()] if out else []))
         result = np.empty_like(vectors)
         result[order] = vectors
         return result

@@ -269,6 +269,11 @@ class Pretrainer:
             self._load(last)
         self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
         self.ddp = D.wrap_model(self.model, self.info)
+        if t.compile:
+            try:
+                T.check_cuda_graphs(t.compile_mode, self.info.device, self.accum, "train.compile_mode")
+            except ValueError as e:
+                raise TrainingError(str(e)) from None
         self.forward = torch.compile(self.ddp, mode=t.compile_mode) if t.compile else self.ddp
         self.flops_per_token = estimate_flops_per_token(self.config, self.train_data.max_seq_length,
                                                         o["max_predictions_per_seq"])

@@ -23,13 +23,26 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+def uses_cuda_graphs(compile_mode: str, device: torch.device) -> bool:
+    return device.type == "cuda" and compile_mode in ("reduce-overhead", "max-autotune")
+
+
+def check_cuda_graphs(compile_mode: str, device: torch.device, accumulation_steps: int, where: str) -> None:
+    """CUDA graphs own the gradients they produce, and the next replay (the next micro-batch's forward) overwrites
+    them: gradient accumulation would add to freed buffers (torch raises, or older versions lose gradients)."""
+    if uses_cuda_graphs(compile_mode, device) and accumulation_steps > 1:
+        raise ValueError(f"{where}: compile mode {compile_mode!r} records CUDA graphs, which cannot accumulate "
+                         f"gradients over {accumulation_steps} micro-batches; use one micro-batch per step (a larger "
+                         f"micro batch size), or compile mode default / max-autotune-no-cudagraphs")
+
+
 def length_multiple(compile_mode: str, device: torch.device, requested: int | None = None) -> int:
     """What batch lengths are padded up to a multiple of: `requested`, else 16 where torch.compile records CUDA
     graphs (one per shape: few lengths must recur), else 1 (padding is compute, and compiling once more with a
     dynamic length covers every other shape)."""
     if requested is not None:
         return requested
-    return 16 if device.type == "cuda" and compile_mode in ("reduce-overhead", "max-autotune") else 1
+    return 16 if uses_cuda_graphs(compile_mode, device) else 1
 
 
 def check_precision(precision: str, where: str = "precision") -> None:

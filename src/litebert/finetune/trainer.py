@@ -65,7 +65,9 @@ class FinetuneArgs:
     with a dynamic length; after that no more compilations (CUDA graphs: one recording per padded length). On a CPU
     it runs at eager speed (measured: the matmuls dominate)."""
     pad_to_multiple_of: int | None = None
-    """Pad each batch's length up to a multiple of this (never past max_seq_length), so that few lengths recur.
+    """Pad each batch's length up to a multiple of this (never past max_seq_length), so that few lengths recur. The
+    extra padding is masked out of attention and of every loss except the SQuAD v1.1 head's, whose softmax spans the
+    padding (as in the original, which pads every window to max_seq_length).
     None: 16 where compile records CUDA graphs (reduce-overhead, max-autotune on a GPU), else 1 (the longest example:
     on SST-2's short sentences padding to 16 costs a quarter of the CPU speed, measured in docs/benchmarks.md)."""
     device: str = "auto"
@@ -223,7 +225,7 @@ class BatchOrder:
 
 # the settings a resumed run must share with the run that wrote the checkpoint
 _RESUME_KEYS = ("lr", "train_steps", "warmup_steps", "batch_size", "seed", "optimizer", "weight_decay", "precision",
-                "unpad")
+                "unpad", "compile", "pad_to_multiple_of")
 
 
 def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[torch.nn.Module], dict],
@@ -277,7 +279,14 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         say(f"resumed from {state_dir} at step {step}")
     ddp = D.wrap_model(model, info)
     forward = ddp if args.compile == "none" else torch.compile(ddp, mode=args.compile)
+    try:
+        T.check_cuda_graphs(args.compile, device, -(-per_rank // micro), "--compile")
+    except ValueError as e:
+        raise FinetuneError(str(e)) from None
     multiple = T.length_multiple(args.compile, device, args.pad_to_multiple_of)
+    # never past the position table (max_seq_length may exceed it; the model then says so for long rows only)
+    limit = min(args.max_seq_length, getattr(getattr(model, "config", None), "max_position_embeddings",
+                                             args.max_seq_length))
     pad_values = getattr(train, "pad_values", ENCODER_PAD_VALUES)
     host, pin = torch.device("cpu"), device.type == "cuda"
     if info.is_main:
@@ -311,7 +320,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
             for k, chunk in enumerate(chunks):
                 batch = train.collate(chunk, host)
                 if multiple > 1:
-                    batch = pad_batch(batch, pad_values, multiple, args.max_seq_length)
+                    batch = pad_batch(batch, pad_values, multiple, limit)
                 # page-locked on a GPU: the copy does not wait for the GPU's queued work (the host runs ahead)
                 batch = {k: (v.pin_memory() if pin else v).to(device, non_blocking=pin) for k, v in batch.items()}
                 sync = contextlib.nullcontext() if (k == len(chunks) - 1 or info.world_size == 1) else ddp.no_sync()
