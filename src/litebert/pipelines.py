@@ -182,9 +182,9 @@ class Embed:
     """Sentence or token vectors: `Embed.from_pretrained(dir)(texts, pooling="mean", normalize=True)` -> (N, H).
 
     All texts are tokenized in one call, batched by token length (little padding), and the vectors stay on the device
-    for 256 batches at a time (one copy back each, so the CPU prepares the next batches while the GPU computes). `compile`: a
-    torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded to a
-    multiple of 16 so that few shapes recur)."""
+    for 256 batches at a time (one copy back each: the CPU prepares the next batches while the GPU computes).
+    `compile`: a torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded
+    to a multiple of 16 so that few shapes recur)."""
 
     model: AlbertModel
     tokenizer: object
