@@ -390,7 +390,6 @@ class PreTrainedModel(nn.Module):
             if isinstance(m, AlbertModel):
                 m.unpad_inputs = enabled
 
-
     def right_padded_enable(self, device: torch.device | str | None = None, kernel=None) -> bool:
         """Promise that every batch is padded at the end of its rows (as litebert's pretraining shards are), so that
         attention over a padded batch can run as varlen FlashAttention on static shapes (`RightPadded`): on an Ampere+

@@ -19,6 +19,7 @@ from litebert import checkpoint as ckpt
 from litebert import training as T
 from litebert.distributed import resolve_device
 from litebert.finetune.squad import doc_spans, max_context_window
+from litebert.finetune.trainer import ENCODER_PAD_VALUES, encoder_inputs, pad_batch
 from litebert.textio import atomic_write_bytes
 from litebert.model import (AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForQuestionAnswering,
                             AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, mean_pool)
@@ -221,21 +222,15 @@ class Embed:
         out, tokens, host = [], [], []
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            longest = len(ids[idx[-1]])
-            width = min(-(-longest // multiple) * multiple, max(longest, limit))
-            b = np.zeros((3, len(idx), width), dtype=np.int64)  # input_ids, attention_mask, token_type_ids
-            for k, j in enumerate(idx):
-                n = len(ids[j])
-                b[0, k, :n], b[1, k, :n], b[2, k, :n] = ids[j], 1, types[j]
-            t = torch.from_numpy(b)
-            t = t.pin_memory().to(self.device, non_blocking=True) if pin else t
-            o = self._forward(input_ids=t[0], attention_mask=t[1], token_type_ids=t[2])
+            b = pad_batch(encoder_inputs(ids, types, idx), ENCODER_PAD_VALUES, multiple, limit)
+            b = {k: v.pin_memory().to(self.device, non_blocking=True) if pin else v for k, v in b.items()}
+            o = self._forward(**b)
             h = o.last_hidden_state.float()
             if pooling == "tokens":  # ragged: copied back batch by batch
                 h = (torch.nn.functional.normalize(h, dim=-1) if normalize else h).cpu()
                 tokens += [(j, h[k, :len(ids[j])].numpy()) for k, j in enumerate(idx)]
                 continue
-            v = {"mean": lambda: mean_pool(h, t[1]), "cls": lambda: h[:, 0].clone(),
+            v = {"mean": lambda: mean_pool(h, b["attention_mask"]), "cls": lambda: h[:, 0].clone(),
                  "pooled": lambda: o.pooler_output.float().clone()}[pooling]()
             out.append(torch.nn.functional.normalize(v, dim=-1) if normalize else v)
             if len(out) == 256:  # one copy back per 256 batches: device memory stays bounded on large inputs

@@ -109,8 +109,7 @@ class TrainArgs:
         if self.on_nonfinite not in ("stop", "skip"):
             raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
         if self.compile_mode not in T.COMPILE_MODES:
-            raise ValueError(f"train.compile_mode must be default, reduce-overhead, max-autotune or "
-                             f"max-autotune-no-cudagraphs, got {self.compile_mode!r}")
+            raise ValueError(f"train.compile_mode must be {', '.join(T.COMPILE_MODES)}; got {self.compile_mode!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -278,11 +278,11 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         T.set_rng_state(torch.load(state_dir / f"rng_rank{info.rank}.pt", weights_only=True), device)
         say(f"resumed from {state_dir} at step {step}")
     ddp = D.wrap_model(model, info)
-    forward = ddp if args.compile == "none" else torch.compile(ddp, mode=args.compile)
     try:
         T.check_cuda_graphs(args.compile, device, -(-per_rank // micro), "--compile")
     except ValueError as e:
         raise FinetuneError(str(e)) from None
+    forward = ddp if args.compile == "none" else torch.compile(ddp, mode=args.compile)
     multiple = T.length_multiple(args.compile, device, args.pad_to_multiple_of)
     # never past the position table (max_seq_length may exceed it; the model then says so for long rows only)
     limit = min(args.max_seq_length, getattr(getattr(model, "config", None), "max_position_embeddings",
