@@ -481,29 +481,31 @@ class Answer:
             ids, mask, types, p_mask = (t.to(self.device) for t in (ids, mask, types, p_mask))
             if self.is_v2:
                 out = self.model(ids, mask, types, p_mask=p_mask)
-                null_scores += out.cls_logits.float().cpu().tolist()
-                K2 = out.end_top_index.shape[1] // out.start_top_index.shape[1]
+                # one copy back per batch (not an .item() sync per candidate), then plain Python lists
+                s_lp, e_lp, cls = (t.float().cpu().tolist()
+                                   for t in (out.start_top_log_probs, out.end_top_log_probs, out.cls_logits))
+                s_ix, e_ix = out.start_top_index.cpu().tolist(), out.end_top_index.cpu().tolist()
+                null_scores += cls
+                K2 = len(e_ix[0]) // len(s_ix[0])
                 for b in range(len(chunk)):
                     w = i + b
-                    for k, (slp, si) in enumerate(zip(out.start_top_log_probs[b].tolist(),
-                                                      out.start_top_index[b].tolist())):
+                    for k, (slp, si) in enumerate(zip(s_lp[b], s_ix[b])):
                         for l in range(K2):
-                            ei = out.end_top_index[b, k * K2 + l].item()
-                            candidates += self._candidate(spans, w, si, ei, first,
-                                                          slp + out.end_top_log_probs[b, k * K2 + l].item())
+                            candidates += self._candidate(spans, w, si, e_ix[b][k * K2 + l], first,
+                                                          slp + e_lp[b][k * K2 + l])
             else:
                 out = self.model(ids, mask, types)
-                start, end = out.start_logits.float(), out.end_logits.float()
+                start, end = out.start_logits.float().cpu(), out.end_logits.float().cpu()  # one copy back per batch
                 for b in range(len(chunk)):
                     w = i + b
                     n = len(chunk[b])
-                    null_scores.append((start[b, 0] + end[b, 0]).item())
+                    s_row, e_row = start[b].tolist(), end[b].tolist()
+                    null_scores.append(s_row[0] + e_row[0])
                     s_top = start[b, first:n - 1].topk(min(self.n_best, n - 1 - first)).indices + first
                     e_top = end[b, first:n - 1].topk(min(self.n_best, n - 1 - first)).indices + first
                     for si in s_top.tolist():
                         for ei in e_top.tolist():
-                            candidates += self._candidate(spans, w, si, ei, first,
-                                                          start[b, si].item() + end[b, ei].item())
+                            candidates += self._candidate(spans, w, si, ei, first, s_row[si] + e_row[ei])
         candidates.sort(key=lambda x: -x[0])
         answers, seen = [], set()
         for score, cs, ce in candidates:
