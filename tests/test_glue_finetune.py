@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from litebert import AlbertConfig, AlbertForSequenceClassification
-from litebert.finetune.glue import TASKS, glue
+from litebert.finetune.glue import TASKS, GlueDataError, glue, task_columns
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
@@ -74,3 +74,23 @@ def test_eval_only_scores_a_finetuned_checkpoint_on_qnli_dev(tmp_path, pretraine
                   do_train=False, device="cpu", progress=False)
     acc = report["eval"]["model/dev"]["accuracy"]
     assert 0.3 < acc < 0.7  # an untrained classifier on a balanced dev set of 5,463 pairs
+    # the same classifier saved elsewhere with its labels in the other order (rows swapped, names swapped): the
+    # columns are matched by name, so the score is the same; unknown names are refused
+    swapped = AlbertForSequenceClassification.from_pretrained(clf_dir)
+    with torch.no_grad():
+        swapped.classifier.weight.copy_(swapped.classifier.weight.flip(0))
+        swapped.classifier.bias.copy_(swapped.classifier.bias.flip(0))
+    swapped.config.id2label = {0: "NOT_ENTAILMENT", 1: "ENTAILMENT"}
+    swapped.save_pretrained(tmp_path / "swapped")
+    shutil.copy(pretrained / "spiece.model", tmp_path / "swapped" / "spiece.model")
+    again = glue(task="qnli", data_dir=str(glue_dir), model=str(tmp_path / "swapped"), output=str(tmp_path / "out2"),
+                 do_train=False, device="cpu", progress=False)
+    assert again["eval"]["model/dev"]["accuracy"] == acc
+    assert task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "x") == [1, 0]
+    swapped.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+    assert task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "x") == [0, 1]
+    swapped.config.id2label = {0: "positive", 1: "negative"}
+    with pytest.raises(GlueDataError, match=r"ckpt: the checkpoint's labels \['positive', 'negative'\] are not"):
+        task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "ckpt")
+    with pytest.raises(GlueDataError, match="the checkpoint has 2 labels"):
+        task_columns(swapped.config, ["contradiction", "entailment", "neutral"], "mnli", "ckpt")

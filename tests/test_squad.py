@@ -317,3 +317,20 @@ def test_predict_restores_training_mode_when_stopped_early(albert_tokenizer):
     assert not model.training
     stream.close()
     assert model.training
+
+
+def test_version_comes_from_the_file_and_unlabelled_v1_questions_are_predictable(pretrained, tmp_path):
+    qa = {"id": "q1", "question": "What colour is the sky?"}  # no answers: a question to predict
+    para = {"context": "The sky is blue.", "qas": [qa]}
+    assert Q.data_version([{"paragraphs": [para]}], "1.1") == "1.1"
+    assert Q.data_version([{"paragraphs": [para]}], "") == "2.0"  # nothing declared: a missing answer means 2.0
+    impossible = {**para, "qas": [{**qa, "is_impossible": True, "answers": []}]}
+    assert Q.data_version([{"paragraphs": [impossible]}], "1.1") == "2.0"
+    p = tmp_path / "v1.json"
+    p.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [para]}]}))
+    examples, version = Q.read_squad(p)
+    assert version == "1.1" and examples[0].answers == []
+    Q._check_version(str(p), version, "1.1")  # accepted as a v1.1 prediction file
+    with pytest.raises(SquadDataError, match=r"v1.json: question 'q1' has no answer; SQuAD 1.1 training needs one"):
+        Q.squad(version="1.1", train_file=str(p), predict_file=str(p), model=str(pretrained),
+                output=str(tmp_path / "out"), max_seq_length=64)

@@ -23,6 +23,27 @@ class GlueDataError(ValueError):
     """A GLUE file is missing or malformed; the message names the file and line."""
 
 
+def task_columns(config, label_list: list[str] | None, task: str, where) -> list[int]:
+    """The checkpoint's logit columns in the task's label order. A checkpoint fine-tuned elsewhere may name the same
+    labels in another order (its config.id2label): its columns are permuted by name (case-insensitive); generic names
+    (LABEL_0, ...) are taken in the task's order; other names, or another label count, are refused."""
+    n = config.num_labels
+    if not label_list:
+        if n != 1:
+            raise GlueDataError(f"{where}: {task} is a regression task (1 output), the checkpoint has {n} labels")
+        return [0]
+    names = [str((config.id2label or {}).get(i, f"LABEL_{i}")) for i in range(n)]
+    if n != len(label_list):
+        raise GlueDataError(f"{where}: the checkpoint has {n} labels {names}, {task} has {len(label_list)} "
+                            f"{label_list}")
+    folded = [x.lower() for x in names]
+    if sorted(folded) == sorted(x.lower() for x in label_list):
+        return [folded.index(x.lower()) for x in label_list]
+    if all(x == f"label_{i}" for i, x in enumerate(folded)):
+        return list(range(n))
+    raise GlueDataError(f"{where}: the checkpoint's labels {names} are not {task}'s {label_list}")
+
+
 @dataclass(frozen=True)
 class GlueTask:
     name: str
@@ -264,21 +285,22 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
                 checkpoints, splits = (("model", Path(model)),), ["dev", *extra]
             for label, ckpt_dir in checkpoints if splits else ():
                 clf = AlbertForSequenceClassification.from_pretrained(ckpt_dir).to(info.device)
+                columns = task_columns(clf.config, label_list, name, ckpt_dir)
                 for split in splits:
                     _, data = load(split)
-                    scores[f"{prefix}{label}/{split}"] = S.score(problem, predict_logits(clf, data, info.device),
-                                                                 data.labels, t.metric)
+                    scores[f"{prefix}{label}/{split}"] = S.score(
+                        problem, predict_logits(clf, data, info.device)[:, columns], data.labels, t.metric)
         report["eval"] = scores
         if seeds > 1 and do_train:
             report["eval_summary"] = report["train"]["summary"]
     if do_predict:
         clf = AlbertForSequenceClassification.from_pretrained(finetuned[0]).to(info.device)
-        names = clf.config.id2label
+        columns = task_columns(clf.config, label_list, name, finetuned[0])
         for split, filename in SUBMISSION_NAMES[name].items():
             ex, data = load(split)
-            preds = S.predictions(problem, predict_logits(clf, data, info.device))
+            preds = S.predictions(problem, predict_logits(clf, data, info.device)[:, columns])
             lines = ["index\tprediction"] + [
-                f"{e.guid}\t{names[int(p)] if label_list else f'{float(p):.3f}'}" for e, p in zip(ex, preds)]
+                f"{e.guid}\t{label_list[int(p)] if label_list else f'{float(p):.3f}'}" for e, p in zip(ex, preds)]
             atomic_write_bytes(out / "submission" / filename, ("\n".join(lines) + "\n").encode())
         report["submission"] = str(out / "submission") + (f" (from {finetuned[0]})" if seeds > 1 else "")
     atomic_write_bytes(out / "glue_results.json", json.dumps(report, indent=2, default=str).encode())

@@ -587,6 +587,11 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
     if train_file:
         train, train_version = read_squad(train_file)
         _check_version(train_file, train_version, version)
+        if version == "1.1":
+            unlabelled = next((e.qid for e in train if not e.answers), None)
+            if unlabelled is not None:  # the original: "For training, each question should have exactly 1 answer."
+                raise SquadDataError(f"{train_file}: question {unlabelled!r} has no answer; SQuAD 1.1 training needs "
+                                     f"one per question (unanswerable questions: --version 2.0)")
         s.check_room(tok, train, train_file)
         alignment = AlignmentReport()
         ws = training_windows(tok, train, s, alignment)

@@ -184,15 +184,21 @@ def _read_json(path: str | Path, what: str):
 
 
 def data_version(dataset: list, declared: str) -> str:
-    """ "2.0" when the file says so ("v2.0", "2.0") or holds an unanswerable question, else "1.1"."""
-    if declared.lstrip("v").startswith("2"):
+    """ "2.0" when the file says so ("v2.0", "2.0") or marks a question is_impossible; "1.1" when it says "1.x" (its
+    questions without answers are then questions to predict, not unanswerable ones); a file that declares nothing is
+    2.0 when a question has no answers."""
+    declared = declared.lstrip("v")
+    if declared.startswith("2"):
         return "2.0"
+    missing = False
     for article in dataset:
         for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
             for qa in paragraph.get("qas", []) if isinstance(paragraph, dict) else []:
-                if isinstance(qa, dict) and (qa.get("is_impossible") or not qa.get("answers")):
-                    return "2.0"
-    return "1.1"
+                if isinstance(qa, dict):
+                    if qa.get("is_impossible"):
+                        return "2.0"
+                    missing = missing or not qa.get("answers")
+    return "2.0" if missing and not declared.startswith("1") else "1.1"
 
 
 def load_dataset(path: str | Path) -> tuple[list, str]:
