@@ -43,3 +43,26 @@ def test_user_mistakes_exit_1_without_traceback(args, message):
     proc = _run(*args)
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-800:])
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_list_flags_collect_repeats_and_keep_texts_verbatim():
+    from litebert.__main__ import normalize_argv as norm
+
+    assert norm(["embed", "--pooling", "mean", "M", "--text", "a b", "--text=null", "--text", "[Laughter]"]) == [
+        "embed", "--pooling", "mean", "M", "--text", '["a b", "null", "[Laughter]"]']  # one value for --pooling
+    assert norm(["fill-mask", "M", "--text", '["x [MASK]", "y"]']) == ["fill-mask", "M", "--text", '["x [MASK]", "y"]']
+    assert norm(["squad", "--predict-file", "d.json", "--model", "M"]) == [
+        "squad", "--predict_file", "d.json", "--model", "M"]  # the default subcommand is resolved for its flags
+    assert norm(["convert", "--from", "tf", "ckpt", "--output", "o"]) == ["convert", "--from_", "tf", "ckpt",
+                                                                        "--output", "o"]
+
+
+def test_repeated_texts_all_reach_the_command(pretrained, capsys):
+    import json
+
+    from litebert.__main__ import main
+
+    main(["embed", "--pooling", "mean", str(pretrained), "--text", "first text", "--text", "[MASK] null",
+          "--device", "cpu"])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["first text", "[MASK] null"]

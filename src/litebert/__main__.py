@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,17 +78,19 @@ DEFAULT_SUBCOMMANDS = {"squad": "run"}
 
 # Flags whose natural spelling is a Python keyword: `--from tf` is the parameter `from_`.
 _ALIASES = {"--from": "--from_"}
-# Flags that take one value and may be followed by a positional argument (`convert --from tf PATH`).
-_ONE_VALUE = frozenset({"--from_", "--to"})
-
-# Options of jsonargparse itself, never list-valued.
-_OWN_OPTIONS = frozenset({"--config", "--print_config", "--help"})
 
 
-def normalize_argv(argv: Sequence[str]) -> list[str]:
-    """Accept the usual CLI spellings on top of jsonargparse's: ``--vocab-size`` for ``--vocab_size``, and
-    ``--input a b c`` (several values, e.g. from a shell glob) for ``--input '["a","b","c"]'``."""
+def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) -> list[str]:
+    """Accept the usual CLI spellings on top of jsonargparse's: ``--vocab-size`` for ``--vocab_size``; for flags that
+    take a list of texts or files, ``--input a b c`` (several values, e.g. from a shell glob) and ``--text a --text b``
+    (the flag repeated) for ``--input '["a","b","c"]'``.
+
+    A list flag's values always reach jsonargparse as a JSON list of strings (a single value too, unless it already is
+    one), so texts are never read as YAML (``--text "[MASK] is"`` stays that text, ``--text null`` the word). Any other
+    flag takes one value: ``embed --pooling mean MODEL`` leaves MODEL positional."""
+    list_flags = _list_flags(commands if commands is not None else COMMANDS, argv)
     out: list[str] = []
+    lists: dict[str, list[str]] = {}  # list flag -> its values so far, in order (written at its first position)
     i = 0
     while i < len(argv):
         token = argv[i]
@@ -98,22 +101,55 @@ def normalize_argv(argv: Sequence[str]) -> list[str]:
         name, eq, value = token.partition("=")
         name = "--" + name[2:].replace("-", "_")
         name = _ALIASES.get(name, name)
-        if eq:
-            out.append(f"{name}={value}")
-            i += 1
-            continue
         j = i + 1
-        while j < len(argv) and not argv[j].startswith("--"):
-            j += 1
-        values = list(argv[i + 1 : j])
-        if len(values) >= 2 and name in _ONE_VALUE:
-            out += [name, *values]
-        elif len(values) >= 2 and name not in _OWN_OPTIONS:
-            out += [name, json.dumps(values)]
+        if eq:
+            values = [value]
+        else:
+            while j < len(argv) and not argv[j].startswith("--") and (name in list_flags or j == i + 1):
+                j += 1
+            values = list(argv[i + 1: j])
+        if name in list_flags and values:
+            if len(values) == 1 and _is_json_list(values[0]):
+                values = json.loads(values[0])
+            if name not in lists:
+                lists[name] = []
+                out += [name, name]  # placeholder for the value, filled in below
+            lists[name] += values
+        elif eq:
+            out.append(f"{name}={value}")
         else:
             out += [name, *values]
         i = j
+    for name, values in lists.items():
+        out[out.index(name) + 1] = json.dumps(values)
     return out
+
+
+def _is_json_list(value: str) -> bool:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(parsed, list) and all(isinstance(v, str) for v in parsed)
+
+
+def _list_flags(commands: dict[str, Any], argv: Sequence[str]) -> frozenset[str]:
+    """The flags of the command argv names whose type is a list of strings (`text: str | list[str]`)."""
+    node: Any = commands
+    tokens = list(argv)
+    if tokens and tokens[0] in DEFAULT_SUBCOMMANDS and (len(tokens) == 1 or tokens[1].startswith("--")):
+        tokens.insert(1, DEFAULT_SUBCOMMANDS[tokens[0]])
+    for token in tokens:
+        if not (isinstance(node, dict) and token in node):
+            break
+        node = node[token]
+    if isinstance(node, dict) or not callable(node):
+        return frozenset()
+    try:
+        hints = typing.get_type_hints(node)
+    except Exception:  # unresolvable annotations: no list flags, every flag takes one value
+        return frozenset()
+    return frozenset("--" + n for n, t in hints.items() if list[str] in typing.get_args(t) or t == list[str])
 
 
 def command_example(commands: dict[str, Any], argv: Sequence[str]) -> str | None:
@@ -144,7 +180,7 @@ def main(
 ) -> None:
     """Entry point of the ``litebert`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = normalize_argv(sys.argv[1:] if argv is None else argv)
+    args = normalize_argv(sys.argv[1:] if argv is None else argv, commands)
     if args and args[0] in DEFAULT_SUBCOMMANDS and (len(args) == 1 or args[1].startswith("--")):
         args.insert(1, DEFAULT_SUBCOMMANDS[args[0]])
     try:
