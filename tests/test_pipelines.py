@@ -100,10 +100,20 @@ def test_classify_equals_the_direct_call_with_label_names(tmp_path, problem, lab
 def test_choose_equals_the_direct_call(tmp_path):
     d, model, tok = _save(tmp_path, AlbertForMultipleChoice, "mc")
     choices = ["a whale", "a ship", "the sea"]
-    ranked = Choose.from_pretrained(str(d), device="cpu")("What surfaced?", choices)
-    enc = tok.encode_batch(["What surfaced?"] * 3, choices, padding=True, return_tensors="pt")
+    # a passage longer than the model takes: the passage is cut, never the question or the choice (as RACE trains)
+    passage = "The crew waited on deck all morning. " * 40
+    ranked = Choose.from_pretrained(str(d), device="cpu")(passage, choices, "What surfaced _ at noon?")
+    limit = model.config.max_position_embeddings
+    art = tok.encode(passage, add_special_tokens=False)["input_ids"]
+    rows, types = [], []
+    for c in choices:
+        qa = tok.encode(f"What surfaced {c} at noon?", add_special_tokens=False)["input_ids"]
+        rows.append([tok.cls_id, *art[:limit - len(qa) - 3], tok.sep_id, *qa, tok.sep_id])
+        types.append([0] * (limit - len(qa) - 1) + [1] * (len(qa) + 1))
+    assert all(len(r) == limit for r in rows)
     with torch.no_grad():
-        probs = model(**{k: enc[k][None] for k in ("input_ids", "attention_mask", "token_type_ids")}).logits.softmax(-1)
+        probs = model(torch.tensor([rows]), torch.ones(1, 3, limit, dtype=torch.long),
+                      torch.tensor([types])).logits.softmax(-1)
     assert {r["index"]: r["score"] for r in ranked} == pytest.approx(dict(enumerate(probs[0].tolist())), abs=1e-5)
     with pytest.raises(PipelineError, match="at least 2"):
         Choose.from_pretrained(str(d), device="cpu")("q", ["only one"])
@@ -184,3 +194,16 @@ def test_long_inputs_are_truncated_to_what_the_model_can_take(tmp_path):
     assert len(out[0]) == 2
     with pytest.raises(ValueError, match="longer than the model's max_position_embeddings"):
         model(torch.ones(1, 129, dtype=torch.long))
+
+
+def test_a_file_and_stdin_give_the_same_lines(tmp_path, monkeypatch):
+    import io
+
+    from litebert.pipelines import _read_inputs
+
+    text = "first\u2028still first\u0085and still\r\nsecond\n\n  \nthird"
+    p = tmp_path / "in.txt"
+    p.write_bytes(text.encode())
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8"))
+    assert _read_inputs(None, str(p)) == _read_inputs(None, "-") == [
+        "first\u2028still first\u0085and still", "second", "third"]

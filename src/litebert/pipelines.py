@@ -18,6 +18,7 @@ import torch
 from litebert import checkpoint as ckpt
 from litebert import training as T
 from litebert.distributed import resolve_device
+from litebert.finetune.race import RaceExample, encode as race_encode
 from litebert.finetune.squad import doc_spans, max_context_window
 from litebert.finetune.trainer import ENCODER_PAD_VALUES, encoder_inputs, pad_batch
 from litebert.textio import atomic_write_bytes
@@ -102,7 +103,8 @@ def _read_inputs(texts: list[str] | None, input: str | None) -> list[str]:
         path = Path(input)
         if not path.is_file():
             raise PipelineError(f"{input}: no such file")
-        return [line.rstrip("\n") for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # split on newlines only, as stdin is read (str.splitlines also splits on U+2028, U+0085...: rows would shift)
+        return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     if sys.stdin.isatty() and not input:
         raise PipelineError("no input: pass texts with --text, a file with --input FILE, or pipe lines to stdin")
     return [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -356,7 +358,9 @@ def classify(model: str, *, text: str | list[str] | None = None, text_pair: str 
 
 @dataclass
 class Choose:
-    """Multiple choice: each (context, choice) pair is scored; softmax over the choices."""
+    """Multiple choice, laid out as RACE fine-tuning lays it out (`race.encode`): per choice, [CLS] context [SEP]
+    question + choice [SEP] (the choice fills the question's "_" blank if it has one), the question + choice keeping
+    their last `max_qa_length` tokens and the context cut from its end to fit; softmax over the choices."""
 
     model: AlbertForMultipleChoice
     tokenizer: object
@@ -367,44 +371,52 @@ class Choose:
         return cls(*_load(path, AlbertForMultipleChoice, tokenizer, device, ("ForMultipleChoice",)))
 
     @torch.no_grad()
-    def __call__(self, context: str, choices: list[str], max_length: int | None = None) -> list[dict]:
+    def __call__(self, context: str, choices: list[str], question: str = "", max_length: int | None = None,
+                 max_qa_length: int = 128) -> list[dict]:
         if len(choices) < 2:
             raise PipelineError(f"multiple choice needs at least 2 choices, got {len(choices)}")
-        b = _encode(self.tokenizer, [context] * len(choices), choices, self.device, max_length, self.model)
-        logits = self.model(**{k: v.unsqueeze(0) for k, v in b.items()}).logits.float()[0]
+        example = RaceExample("", "", context, question, list(choices), -1)
+        b = race_encode(self.tokenizer, [example], _max_length(self.model, max_length), max_qa_length).collate(
+            [0], self.device)
+        logits = self.model(**b).logits.float()[0]
         probs = logits.softmax(-1).cpu().tolist()
         return sorted(({"choice": c, "index": i, "score": p} for i, (c, p) in enumerate(zip(choices, probs))),
                       key=lambda r: -r["score"])
 
 
-def choose(model: str, *, context: str | None = None, choices: list[str] | None = None, input: str | None = None,
-           tokenizer: str | None = None, device: str = "auto") -> None:
-    """Pick the best choice for a context (e.g. a RACE-style passage + question) with a multiple-choice checkpoint.
+def choose(model: str, *, context: str | None = None, choices: list[str] | None = None, question: str = "",
+           input: str | None = None, tokenizer: str | None = None, device: str = "auto") -> None:
+    """Pick the best choice for a passage and question with a multiple-choice checkpoint (e.g. `litebert race`'s).
 
     Example:
-        litebert choose runs/race/best --context "The sky is blue. What colour is the sky?" --choices '[red, blue]'
+        litebert choose runs/race/best --context "The sky is blue." --question "What colour is the sky?" --choices red blue
 
     Args:
         model: Checkpoint saved from AlbertForMultipleChoice.
-        context: The passage (and question).
+        context: The passage (the first segment; cut from its end when too long).
         choices: The candidate answers.
-        input: JSON lines {"context": ..., "choices": [...]} ("-" or nothing: stdin), instead of the flags.
+        question: The question (second segment, before each choice; a "_" in it is filled by the choice).
+        input: JSON lines {"context": ..., "question": ..., "choices": [...]} ("-" or nothing: stdin), instead of
+            the flags.
         tokenizer: Tokenizer directory, when it is not saved with the model.
         device: auto | cpu | cuda.
     """
     if context is not None:
-        items = [{"context": context, "choices": choices or []}]
+        items = [{"context": context, "question": question, "choices": choices or []}]
     else:
         items = []
         for k, line in enumerate(_read_inputs(None, input), 1):
             try:
                 obj = json.loads(line)
-                items.append({"context": obj["context"], "choices": list(obj["choices"])})
+                items.append({"context": obj["context"], "question": str(obj.get("question", "")),
+                              "choices": list(obj["choices"])})
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise PipelineError(f"input line {k}: expected JSON with 'context' and 'choices'") from None
+                raise PipelineError(f"input line {k}: expected JSON with 'context', 'choices' (and 'question')") \
+                    from None
     pipe = Choose.from_pretrained(model, tokenizer, device)
     for item in items:
-        print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"])}, ensure_ascii=False))
+        print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"], item["question"])},
+                         ensure_ascii=False))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
