@@ -134,9 +134,18 @@ BRUSSELS NNP B-NP B-LOC
 def test_conll_tagging_reports_entity_f1_and_tags_every_word(tmp_path, pretrained):
     (tmp_path / "train.conll").write_text(CONLL * 4)
     (tmp_path / "dev.conll").write_text(CONLL)
+    # the file to predict: the dev words without tags (one word per line)
+    (tmp_path / "words.conll").write_text("\n".join(line.split(" ")[0] for line in CONLL.splitlines()))
     res = finetune(train=str(tmp_path / "train.conll"), dev=str(tmp_path / "dev.conll"), model=str(pretrained),
-                   output=str(tmp_path / "run"), test=str(tmp_path / "dev.conll"), max_seq_length=8, **FAST)
+                   output=str(tmp_path / "run"), test=str(tmp_path / "words.conll"), max_seq_length=8, **FAST)
     assert res["task"] == "tokens"
+    with pytest.raises(FinetuneDataError, match="nope.conll: not found"):  # checked before any training
+        finetune(train=str(tmp_path / "train.conll"), dev=str(tmp_path / "dev.conll"), model=str(pretrained),
+                 output=str(tmp_path / "run2"), test=str(tmp_path / "nope.conll"), **FAST)
+    assert not (tmp_path / "run2").exists()
+    with pytest.raises(FinetuneDataError, match="--max_seq_length 512 is longer than"):  # the tiny model has 128
+        finetune(train=str(tmp_path / "train.conll"), dev=str(tmp_path / "dev.conll"), model=str(pretrained),
+                 output=str(tmp_path / "run2"), **{**FAST, "max_seq_length": 512})
     assert res["labels"][0] == "O" and set(res["labels"]) == {"O", "B-ORG", "B-MISC", "B-PER", "I-PER", "B-LOC"}
     assert res["truncated_train_words"] > 0  # max_seq_length 8 cuts the first sentence
     assert {"f1", "precision", "recall", "accuracy"} <= set(res["last"])
@@ -462,3 +471,11 @@ def test_seeds_report_mean_and_spread(tmp_path, pretrained):
     b = load_file(tmp_path / "out" / "seed_12346" / "last" / "model.safetensors")
     assert _max_diff(a, b) > 0
     assert not math.isnan(acc["std"])
+
+
+def test_a_nan_dev_score_never_holds_the_best_checkpoint():
+    from litebert.finetune.trainer import _improves
+
+    nan = float("nan")
+    assert _improves(0.1, nan) and not _improves(nan, 0.1) and not _improves(nan, nan)
+    assert _improves(0.2, 0.1) and not _improves(0.1, 0.1)

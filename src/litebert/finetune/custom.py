@@ -26,6 +26,7 @@ from litebert import distributed as D
 from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
+from litebert.finetune.squad import check_length
 from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, encoder_inputs, finetune_loop, pad,
                                        predict_logits, save_with_tokenizer, summarize_seeds)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
@@ -146,10 +147,11 @@ class Sentence:
     tags: list[str]
 
 
-def read_conll(path: str | Path) -> list[Sentence]:
+def read_conll(path: str | Path, need_tags: bool = True) -> list[Sentence]:
     """CoNLL-style token files: "WORD [other columns] TAG" per line (whitespace-separated; the first column is the
     word and the last the tag), blank lines between sentences, -DOCSTART- lines ignored. Tags are O or carry a
-    B-/I-/E-/S- (or U-/L-) prefix."""
+    B-/I-/E-/S- (or U-/L-) prefix. need_tags=False (files to predict): one WORD per line is enough, other columns are
+    ignored and the sentences have no tags."""
     path = Path(path)
     if not path.is_file():
         raise FinetuneDataError(f"{path}: not found")
@@ -161,6 +163,11 @@ def read_conll(path: str | Path) -> list[Sentence]:
                 if words:
                     sentences.append(Sentence(start, words, tags))
                 words, tags = [], []
+                continue
+            if not need_tags:
+                if not words:
+                    start = line
+                words.append(cols[0])
                 continue
             if len(cols) < 2:
                 raise FinetuneDataError(f"{path}:{line}: expected 'WORD ... TAG' (at least 2 whitespace-separated "
@@ -288,12 +295,13 @@ def encode_tagged(tokenizer, sentences: Sequence[Sentence], tag_index: dict[str,
     ids, labels, firsts, counts, k = [], [], [], [], 0
     for s in sentences:
         row, lab, first = [tokenizer.cls_id], [-100], []
-        for j, tag in enumerate(s.tags):
+        for j in range(len(s.words)):  # files to predict have no tags
             p = list(pieces[k + j]) or [tokenizer.unk_id]  # a word the vocabulary drops still gets a position
             if len(row) + len(p) + 1 > max_seq_length:
                 break
             first.append(len(row))
             if tag_index is not None:
+                tag = s.tags[j]
                 if tag not in tag_index:
                     raise FinetuneDataError(f"{path}:{s.line}: tag {tag!r} does not occur in the training file "
                                             f"(tags: {', '.join(tag_index)})")
@@ -388,6 +396,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
     if fmt == "conll" and task not in ("auto", "tokens"):
         raise FinetuneDataError(f"{train_path}: CoNLL files are token tagging (--task tokens), not {task}")
     kind = "tokens" if fmt == "conll" or task == "tokens" else task
+    check_length(model, max_seq_length, FinetuneDataError)  # before any work, not at the first long row
     tok = load_tokenizer(tokenizer or model)
     info = D.init_distributed(device)
     out = Path(output)
@@ -395,6 +404,8 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
     if kind == "tokens":
         if fmt != "conll":
             raise FinetuneDataError(f"{train_path}: token tagging reads CoNLL files (WORD ... TAG per line)")
+        if test:
+            read_conll(test, need_tags=False)  # a bad file to predict fails now, not after training
         tr_sents, dv_sents = read_conll(train_path), read_conll(dev_path)
         label_list = sorted({t for s in tr_sents for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
         index = {t: i for i, t in enumerate(label_list)}
@@ -417,6 +428,9 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         dv_fmt = detect_format(dev_path, format)
         tr_rows = read_rows(train_path, fmt, text_column, text_pair_column, label_column, need_label=True)
         dv_rows = read_rows(dev_path, dv_fmt, text_column, text_pair_column, label_column, need_label=True)
+        if test:  # a bad file to predict fails now, not after training
+            read_rows(Path(test), detect_format(Path(test), format), text_column, text_pair_column, label_column,
+                      need_label=False)
         problem = infer_problem(tr_rows) if kind == "auto" else kind
         label_list = None if problem == "regression" else \
             label_list_of(_label_names(tr_rows, problem, label_separator, train_path))
@@ -475,7 +489,7 @@ def _predict_file(best_dir: Path, tok, path: Path, fmt: str, text_column: str, p
     if kind == "tokens":
         m = AlbertForTokenClassification.from_pretrained(best_dir).to(device)
         tags = [m.config.id2label[i] for i in range(m.config.num_labels)]
-        sents = read_conll(path)
+        sents = read_conll(path, need_tags=False)
         data = encode_tagged(tok, sents, None, max_seq_length)
         for s, pred in zip(sents, predict_tags(m, data, device, tags)):
             lines.append({"words": s.words, "tags": pred})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from litebert import distributed as D
 from litebert.finetune import sequence as S
+from litebert.finetune.squad import check_length
 from litebert.finetune.trainer import (FinetuneArgs, finetune_loop, predict_logits, save_with_tokenizer,
                                        summarize_seeds)
 from litebert.model import AlbertForSequenceClassification
@@ -233,6 +234,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         raise GlueDataError(f"--seeds must be at least 1, got {seeds}")
     t = TASKS[name]
     out = Path(output)
+    check_length(model, max_seq_length, GlueDataError)  # before any work, not at the first long row
     tok = load_tokenizer(tokenizer or model)
     label_list = list(t.labels) if t.labels else None
     problem = "single_label" if label_list else "regression"

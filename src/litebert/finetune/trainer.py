@@ -370,7 +370,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
                     ev = {"step": step, "train_loss": float(np.mean(losses[-args.eval_every:])), **scores}
                     history.append(ev)
                     say(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in ev.items()}))
-                    if best is None or scores["main"] > best["main"]:
+                    if best is None or _improves(scores["main"], best["main"]):
                         best = ev
                         _save_dir(model, save, output / "best")
                     row = {**(row or {"step": step}), **{f"dev/{k}": v for k, v in scores.items()
@@ -443,6 +443,12 @@ def divergence_warnings(history: list[dict], losses: list[float], chance_loss: f
         warnings.append(f"dev accuracy {history[-1]['accuracy']:.3f} is the majority-class rate "
                         f"({majority_accuracy:.3f}): the classifier predicts one class")
     return warnings
+
+
+def _improves(score: float, best: float) -> bool:
+    """A higher dev score; NaN (e.g. a Pearson correlation of constant predictions) is the worst, not a score that
+    nothing compares above."""
+    return not math.isnan(score) and (math.isnan(best) or score > best)
 
 
 @torch.no_grad()
