@@ -242,6 +242,35 @@ def test_reader_ranks_are_disjoint_and_resume_is_exact(tmp_path, tok_dir):
         BatchIterator(data, 8, rank=0, world_size=4, seed=3).load_state_dict(state)
 
 
+def test_resume_with_another_batch_size_continues_at_the_same_instance(tmp_path, tok_dir):
+    """The position is stored in batches with their size: a micro_batch_size changed on resume neither repeats nor
+    skips data, or is refused when the instances consumed are not whole new batches."""
+    rng = random.Random(0)
+    words = "the cat sat on a mat while dogs ran far away from home every single day".split()
+    docs = ["\n".join(" ".join(rng.choice(words) for _ in range(12)) + "." for _ in range(6)) for _ in range(60)]
+    (tmp_path / "c.txt").write_text("\n\n".join(docs) + "\n")
+    C.create_pretraining_data([str(tmp_path / "c.txt")], str(tok_dir), str(tmp_path / "d"),
+                              C.CreateOptions(max_seq_length=32, dupe_factor=1), input_format="lines", progress=False)
+    data = PretrainingData(tmp_path / "d")
+    it = BatchIterator(data, 8, rank=1, world_size=2, seed=3)
+    assert it.batches_per_epoch >= 4
+    rank_stream = [x for b in range(it.batches_per_epoch) for x in it._indices(0, b)]  # whatever the batch size
+    stream = iter(it)
+    for _ in range(3):  # 24 instances consumed
+        next(stream)
+    state = json.loads(json.dumps(it.state_dict()))
+    for size in (4, 6, 12):
+        again = BatchIterator(data, size, rank=1, world_size=2, seed=3)
+        again.load_state_dict(state)
+        assert again._indices(again.epoch, again.batch) == rank_stream[24:24 + size], size
+    with pytest.raises(ValueError, match="3 batch.* of 8 per rank \\(24 instances.*not a whole number of batches of 5"):
+        BatchIterator(data, 5, rank=1, world_size=2, seed=3).load_state_dict(state)
+    old = {k: v for k, v in state.items() if k != "batch_size"}  # saved before the size was stored: this size
+    again = BatchIterator(data, 8, rank=1, world_size=2, seed=3)
+    again.load_state_dict(old)
+    assert (again.epoch, again.batch) == (0, 3)
+
+
 # -- dynamic masking --------------------------------------------------------------------------------------------------
 
 def test_dynamic_masking_matches_the_static_rules_and_changes_every_draw(tmp_path, tok_dir, adapter):

@@ -142,7 +142,52 @@ def test_torn_checkpoints_are_never_picked_up(tmp_path, data_dir):
     (partial / "rng_rank0.pt").unlink()  # killed before every rank wrote its state
     (root / "step_00000008").mkdir()  # an empty directory
     assert latest_checkpoint(tmp_path, 1).name == "step_00000002"
-    assert latest_checkpoint(tmp_path, 2) is None  # a 2-rank resume needs rng_rank1.pt
+    with pytest.raises(TrainingError, match="step_00000002 was written by 1 rank"):  # not a silent start over
+        latest_checkpoint(tmp_path, 2)
+    shutil.copy(root / "step_00000002" / "rng_rank0.pt", root / "step_00000002" / "rng_rank1.pt")
+    with pytest.raises(TrainingError, match="written by 2 rank.*this run has 1"):
+        latest_checkpoint(tmp_path, 1)
+
+
+def test_a_fresh_run_refuses_an_out_dir_holding_another_runs_checkpoints(tmp_path, data_dir):
+    """Rotation keeps the highest steps: a fresh run there would delete its own checkpoints, keep the old run's."""
+    _params_after(data_dir, tmp_path, steps=3, save_every=1)
+    before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    rows = (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(TrainingError, match=f"{tmp_path} already holds checkpoints.*resume is off.*--train.resume"):
+        Pretrainer(*_args(data_dir, tmp_path, max_steps=1, resume=False))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before
+    assert (tmp_path / "metrics.jsonl").read_text() == rows
+
+
+def test_a_torn_last_metrics_row_is_dropped_a_malformed_one_is_named(tmp_path, data_dir, capsys):
+    _params_after(data_dir, tmp_path, steps=2, save_every=1)
+    metrics = tmp_path / "metrics.jsonl"
+    with open(metrics, "a") as f:
+        f.write('{"step": 3, "lr": 0.00')  # killed mid-write
+    Pretrainer(*_args(data_dir, tmp_path, max_steps=3, resume=True)).fit()
+    assert "dropped a torn last row" in capsys.readouterr().err
+    assert [json.loads(x)["step"] for x in metrics.read_text().splitlines()] == [1, 2, 3]
+    lines = metrics.read_text().splitlines()
+    metrics.write_text("\n".join([lines[0], "{oops", *lines[1:]]) + "\n")
+    with pytest.raises(TrainingError, match="metrics.jsonl:2: malformed"):
+        Pretrainer(*_args(data_dir, tmp_path, max_steps=3, resume=True)).fit()
+
+
+def test_held_out_data_and_intervals_are_checked_at_setup(tmp_path, data_dir):
+    shards = json.loads((data_dir / "manifest.json").read_text())["shards"]
+    n = shards[-1]["num_instances"]  # the held-out shard: one evaluation batch of n + 1 cannot be filled
+    with pytest.raises(TrainingError, match=f"{shards[-1]['name']} holds {n} instance.*needs \\({n + 1}.*eval_every 0"):
+        Pretrainer(*_args(data_dir, tmp_path, global_batch_size=n + 1, micro_batch_size=n + 1, eval_every=1000))
+    with pytest.raises(ValueError, match="log_every must be >= 1"):
+        TrainArgs(log_every=0)
+    with pytest.raises(ValueError, match="eval_holdout_shards must be >= 0"):
+        DataArgs(eval_holdout_shards=-1)
+    # eval_holdout_shards 0: train on every shard, no evaluation
+    m, _, o, t = _args(data_dir, tmp_path, max_steps=1, eval_every=1)
+    trainer = Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_holdout_shards=0), o, t)
+    assert trainer.eval_data is None and len(trainer.train_data) == sum(s["num_instances"] for s in shards)
+    assert trainer.fit()["last_eval"] == {}
 
 
 def test_nonfinite_loss_stops_naming_the_step_or_is_skipped(tmp_path, data_dir):

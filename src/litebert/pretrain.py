@@ -69,6 +69,12 @@ class DataArgs:
     eval_dir: str | None = None
     """Held-out data directory; without one, the last `eval_holdout_shards` shards of train_dir are held out."""
     eval_holdout_shards: int = 1
+    """0: no held-out data (evaluation off); ignored when eval_dir is given."""
+
+    def __post_init__(self):
+        if self.eval_holdout_shards < 0:
+            raise ValueError(f"data.eval_holdout_shards must be >= 0 (0: no held-out evaluation), "
+                             f"got {self.eval_holdout_shards}")
 
 
 @dataclass
@@ -92,13 +98,17 @@ class TrainArgs:
     deterministic: bool = False
     """torch.use_deterministic_algorithms (exact reruns; slower on GPU)."""
     log_every: int = 10
+    """Throughput rows every log_every steps; also how often losses are read, so a non-finite one is caught."""
     eval_every: int = 1000
+    """0: never evaluate (so is a run without held-out data)."""
     eval_steps: int = 100
     """Batches per evaluation (the original's max_eval_steps)."""
     save_every: int = 5000
+    """0: checkpoint at the end only."""
     keep_checkpoint_max: int = 5
     resume: bool = True
-    """Continue from the latest complete checkpoint in out_dir/checkpoints when there is one."""
+    """Continue from the latest complete checkpoint in out_dir/checkpoints when there is one. Off, a run refuses an
+    out_dir holding checkpoints (another run's would outrank its own in the rotation)."""
     on_nonfinite: str = "stop"
     """stop: a NaN/inf loss ends the run naming the step | skip: that step's update is skipped and counted."""
     tensorboard: bool = True
@@ -110,6 +120,12 @@ class TrainArgs:
             raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
         if self.compile_mode not in T.COMPILE_MODES:
             raise ValueError(f"train.compile_mode must be {', '.join(T.COMPILE_MODES)}; got {self.compile_mode!r}")
+        # log_every cannot be off: it is the window in which a non-finite loss is caught (0 would defer that to the end)
+        if self.log_every < 1:
+            raise ValueError(f"train.log_every must be >= 1, got {self.log_every}")
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0 (0: off), got {getattr(self, name)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -197,17 +213,29 @@ class Prefetcher:
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
 
+def step_dirs(out_dir: Path) -> list[Path]:
+    """out_dir's step_NNNNNNNN checkpoint directories (complete or not), oldest first."""
+    root = out_dir / "checkpoints"
+    return sorted(p for p in root.iterdir() if STEP_DIR.match(p.name)) if root.is_dir() else []
+
+
 def latest_checkpoint(out_dir: Path, world_size: int) -> Path | None:
     """The newest complete checkpoint: a step_NNNNNNNN directory (never a .tmp one) holding the model, the training
-    state and every rank's RNG state."""
-    root = out_dir / "checkpoints"
-    if not root.is_dir():
-        return None
-    for d in sorted((p for p in root.iterdir() if STEP_DIR.match(p.name)), reverse=True):
-        needed = [d / ckpt.CONFIG_NAME, d / ckpt.SAFE_WEIGHTS_NAME, d / "train_state.pt"]
-        needed += [d / f"rng_rank{r}.pt" for r in range(world_size)]
-        if all(f.is_file() for f in needed):
-            return d
+    state and every rank's RNG state. Raises when it was written by another number of ranks: each rank's data
+    position and RNG state are its own, so they can be neither split nor merged."""
+    for d in reversed(step_dirs(out_dir)):
+        if not all((d / f).is_file() for f in (ckpt.CONFIG_NAME, ckpt.SAFE_WEIGHTS_NAME, "train_state.pt")):
+            continue
+        ranks = 0
+        while (d / f"rng_rank{ranks}.pt").is_file():
+            ranks += 1
+        if ranks == 0:
+            continue  # torn
+        if ranks != world_size:
+            raise TrainingError(f"{d} was written by {ranks} rank(s) (rng_rank*.pt), this run has {world_size}: a "
+                                f"checkpoint resumes only on the number of ranks that wrote it. Resume with {ranks} "
+                                f"rank(s), or start a new run in another --train.out_dir")
+        return d
     return None
 
 
@@ -227,23 +255,34 @@ class Pretrainer:
         self.accum = t.global_batch_size // per_step
         if t.deterministic:
             torch.use_deterministic_algorithms(True)
-        # data
-        if not data_args.eval_dir:
+        # data: held out is eval_dir, else the last eval_holdout_shards shards of train_dir (0: none, no evaluation)
+        holdout = 0 if data_args.eval_dir else data_args.eval_holdout_shards
+        if holdout:
             n = len(PretrainingData(data_args.train_dir).manifest["shards"])
-            if n <= data_args.eval_holdout_shards:
-                raise TrainingError(f"{data_args.train_dir} has {n} shard(s): too few to hold "
-                                    f"{data_args.eval_holdout_shards} out for evaluation; pass --data.eval_dir, or "
-                                    f"create the data with a smaller --chunk_chars so there are more shards")
-        train_shards = slice(None) if data_args.eval_dir else slice(None, -data_args.eval_holdout_shards)
-        self.train_data = PretrainingData(data_args.train_dir, shards=train_shards)
+            if n <= holdout:
+                raise TrainingError(f"{data_args.train_dir} has {n} shard(s): too few to hold {holdout} out for "
+                                    f"evaluation; pass --data.eval_dir, or create the data with a smaller "
+                                    f"--chunk_chars so there are more shards")
+        self.train_data = PretrainingData(data_args.train_dir, shards=slice(None, -holdout) if holdout else None)
         self.eval_data = (PretrainingData(data_args.eval_dir) if data_args.eval_dir else
-                          PretrainingData(data_args.train_dir, shards=slice(-data_args.eval_holdout_shards, None)))
+                          PretrainingData(data_args.train_dir, shards=slice(-holdout, None)) if holdout else None)
+        self.eval_every = t.eval_every if self.eval_data is not None else 0
+        if self.eval_data is None and t.eval_every:
+            self.log("evaluation off: no held-out data (data.eval_holdout_shards 0 and no data.eval_dir)")
+        # an evaluation needs one batch per rank: found now, not at the first evaluation thousands of steps in
+        if self.eval_every and len(self.eval_data) < (need := t.micro_batch_size * self.info.world_size):
+            raise TrainingError(f"held-out data {', '.join(str(s.path) for s in self.eval_data.shards)} holds "
+                                f"{len(self.eval_data)} instance(s), fewer than one evaluation batch needs ({need}: "
+                                f"micro_batch_size {t.micro_batch_size} x {self.info.world_size} rank(s)); hold out "
+                                f"more shards (--data.eval_holdout_shards) or pass a larger --data.eval_dir, lower "
+                                f"--train.micro_batch_size, or turn evaluation off (--train.eval_every 0)")
         vocab = vocab_from_manifest(self.train_data.manifest)
         o = self.train_data.manifest["options"]
         self.masking = MaskingOptions(o["masked_lm_prob"], o["max_predictions_per_seq"], o["ngram"],
                                       o["favor_shorter_ngram"], o["do_whole_word_mask"])
         self.masker = None if self.train_data.static_masking else DynamicMasker(vocab, self.masking)
-        self.eval_masker = None if self.eval_data.static_masking else DynamicMasker(vocab, self.masking)
+        self.eval_masker = (None if self.eval_data is None or self.eval_data.static_masking else
+                            DynamicMasker(vocab, self.masking))
         # model: identical init on every rank (seeded), then per-rank seeds for dropout
         self.config = build_model_config(model_args, vocab.size)
         torch.manual_seed(t.seed)
@@ -266,6 +305,13 @@ class Pretrainer:
         self.resumed_from = None
         if t.resume and (last := latest_checkpoint(self.out, self.info.world_size)) is not None:
             self._load(last)
+        elif old := step_dirs(self.out):
+            # a fresh run here would lose its own checkpoints to the rotation (it keeps the highest steps: the old
+            # run's) and cut the old run's metrics.jsonl: refuse rather than mix two runs
+            why = "resume is off" if not t.resume else "none is complete"
+            raise TrainingError(f"{self.out} already holds checkpoints of another run (up to {old[-1].name}; {why}): "
+                                f"pass --train.resume true to continue that run, choose another --train.out_dir, or "
+                                f"delete {old[-1].parent} to start over there")
         self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
         self.ddp = D.wrap_model(self.model, self.info)
         if t.compile:
@@ -294,7 +340,8 @@ class Pretrainer:
                 "accumulation_steps": self.accum, "model_config": self.config.to_dict(),
                 "attention": "varlen FlashAttention (right-padded segments)" if self.flash_varlen else "SDPA, masked",
                 "parameters": self.model.num_parameters(), "resumed_from": str(self.resumed_from or ""),
-                "train_instances": len(self.train_data), "eval_instances": len(self.eval_data)}
+                "train_instances": len(self.train_data),
+                "eval_instances": len(self.eval_data) if self.eval_data is not None else 0}
         ckpt.atomic_write_bytes(self.out / "run_info.json", json.dumps(info, indent=2).encode())
         self.log(f"{self.model.num_parameters():,} parameters, world size {self.info.world_size}, "
                  f"{self.accum} accumulation step(s), {self.info.device}, torch {torch.__version__}, "
@@ -321,7 +368,8 @@ class Pretrainer:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)  # only now is it a checkpoint
-            complete = sorted(p for p in root.iterdir() if STEP_DIR.match(p.name))
+            # only ours: a higher-numbered (torn, foreign) directory would outrank this run's and get them deleted
+            complete = [p for p in step_dirs(self.out) if p.name <= final.name]
             for old in complete[:-self.targs.keep_checkpoint_max] if self.targs.keep_checkpoint_max > 0 else []:
                 shutil.rmtree(old, ignore_errors=True)
         D.barrier()
@@ -336,7 +384,10 @@ class Pretrainer:
         self.optimizer = build_optimizer(self.model, self.oargs)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.iterator.load_state_dict(state["data"])
+        try:
+            self.iterator.load_state_dict(state["data"])
+        except ValueError as e:
+            raise TrainingError(f"{directory}: {e}") from None
         self.step, self.best, self.skipped = state["step"], state["best"], state["skipped"]
         T.set_rng_state(torch.load(directory / f"rng_rank{self.info.rank}.pt", weights_only=True), self.info.device)
         self.resumed_from = directory
@@ -525,7 +576,7 @@ class Pretrainer:
                 window["tokens"] += real_tokens
                 row = {"step": self.step, "lr": lr, "skipped": skipped}  # + predictions and losses at the flush
                 pending.append((row, stats))
-                evaluate = bool(t.eval_every) and (self.step % t.eval_every == 0 or self.step == t.max_steps)
+                evaluate = bool(self.eval_every) and (self.step % self.eval_every == 0 or self.step == t.max_steps)
                 save = bool(t.save_every) and self.step % t.save_every == 0 and self.step < t.max_steps
                 if not (self.step % t.log_every == 0 or self.step == t.max_steps or evaluate or save):
                     if bar is not None:
@@ -577,11 +628,27 @@ class Pretrainer:
         return summary
 
     def _truncate_metrics(self, path: Path) -> None:
-        """On resume, drop rows logged after the checkpoint (they are about to be recomputed)."""
+        """On resume, drop rows logged after the checkpoint (they are about to be recomputed); a fresh run starts the
+        file over. A torn last line (killed mid-write) is dropped with a warning; a malformed line elsewhere is an
+        error, as silently dropping it would lose a row the run cannot recompute."""
         if not path.exists():
             return
-        rows = [line for line in path.read_text().splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line)["step"] <= self.step]
+        lines = path.read_text().splitlines() if self.resumed_from is not None else []
+        last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+        kept = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                step = json.loads(line)["step"]
+            except (ValueError, KeyError, TypeError) as e:
+                if i == last:
+                    self.log(f"warning: {path}:{i + 1}: dropped a torn last row (the run was killed while writing it)")
+                    continue
+                raise TrainingError(f"{path}:{i + 1}: malformed metrics row ({e}); repair or delete that line to "
+                                    f"resume") from None
+            if step <= self.step:
+                kept.append(line)
         ckpt.atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
 
 

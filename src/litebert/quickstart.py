@@ -110,6 +110,8 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
     print(f"   {manifest['totals']['instances']:,} instances in {len(manifest['shards'])} shards")
 
     say("4/6 pretraining a tiny ALBERT (4 layers sharing one group)")
+    if (out / "run").exists():  # a run on the vocabulary and data just rebuilt starts over (pretrain refuses old ones)
+        shutil.rmtree(out / "run")
     summary = pretrain(
         ModelArgs(preset="tiny", overrides=dict(QUICKSTART_MODEL)),
         DataArgs(train_dir=str(data_dir), eval_holdout_shards=1),

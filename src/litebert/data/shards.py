@@ -156,7 +156,8 @@ class BatchIterator:
     Each epoch visits every instance once in a seeded order: shards in a random order, instances shuffled within each
     shard (memory stays at one shard's index, whatever the corpus size). The epoch's stream is cut to a multiple of
     world_size * batch_size and rank r takes every world_size-th instance starting at r, so ranks see disjoint data and
-    the same number of batches. `state_dict()` is (epoch, batch); `load_state_dict()` continues exactly there.
+    the same number of batches. `state_dict()` is (epoch, batch, batch_size); `load_state_dict()` continues exactly
+    there, also with another batch size when the instances consumed are a whole number of its batches.
 
     Batches: input_ids, token_type_ids, attention_mask (B, max_seq_length) int64; sentence_order_label (B,);
     and, for statically masked data, masked_positions (B, P) and masked_labels (B, P) (-100 = no prediction).
@@ -178,12 +179,25 @@ class BatchIterator:
                             f"({batch_size} x {world_size} ranks)")
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "batch": self.batch, "seed": self.seed, "world_size": self.world_size}
+        return {"epoch": self.epoch, "batch": self.batch, "batch_size": self.batch_size, "seed": self.seed,
+                "world_size": self.world_size}
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("world_size", self.world_size) != self.world_size or state.get("seed", self.seed) != self.seed:
             raise ValueError("resuming with another world_size or seed would not continue the same data order")
-        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+        epoch, batch = int(state["epoch"]), int(state["batch"])
+        size = int(state.get("batch_size", self.batch_size))  # states saved before the size was stored: this size
+        if size != self.batch_size:
+            # the position counts batches: convert it through the instances this rank consumed (a rank's stream is
+            # the same whatever the batch size), which must be a whole number of the new batches. Past the old
+            # epoch's cut, the new cut may still hold instances of this epoch: unseen ones, not repeats
+            consumed = batch * size
+            if consumed % self.batch_size:
+                raise ValueError(f"the saved data position is {batch} batch(es) of {size} per rank ({consumed} "
+                                 f"instances into epoch {epoch}), not a whole number of batches of {self.batch_size}: "
+                                 f"resume with batch size {size}, or one that divides {consumed}")
+            batch = consumed // self.batch_size
+        self.epoch, self.batch = epoch, batch
 
     def _epoch_order(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if self._order is None or self._order[0] != epoch:  # computed once per epoch, not per batch
