@@ -378,6 +378,8 @@ def test_gutenberg_boilerplate_is_stripped(tmp_path):
     f = tmp_path / "book.txt"
     f.write_text("Header junk. License.\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\nIt was a dark night. "
                  "Rain fell.\n\nThe end came.\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\nMore license text.\n")
-    docs = list(read_documents([f], strip_gutenberg=True))
-    assert docs == [["It was a dark night.", "Rain fell.", "The end came."]]
+    said = []
+    docs = list(read_documents([f, f], strip_gutenberg=True, warn=said.append))
+    assert docs == [["It was a dark night.", "Rain fell.", "The end came."]] * 2
+    assert len(said) == 1 and "read as raw text" in said[0] and "--input_format lines" in said[0]  # once per run
     assert "License" in " ".join(next(read_documents([f])))

@@ -101,6 +101,7 @@ def read_documents(files: list[Path], *, input_format: str = "auto", text_field:
     if on_invalid not in ("skip", "fail"):
         raise DataError(f"on_invalid must be 'skip' or 'fail', got {on_invalid!r}")
     counts = counts if counts is not None else Counter()
+    told = False
     for path in files:
         fmt = input_format
         if fmt == "auto":
@@ -108,6 +109,10 @@ def read_documents(files: list[Path], *, input_format: str = "auto", text_field:
             for ext in (".xz", ".gz", ".bz2"):
                 name = name.removesuffix(ext)
             fmt = "jsonl" if name.endswith((".jsonl", ".json")) else "raw"
+            if fmt == "raw" and not told:  # the original's layout read as raw would let SOP pairs cross documents
+                told = True
+                warn(f"{path}: read as raw text, each file one document (--input_format auto); for the original's "
+                     f"layout, one sentence per line and a blank line between documents, pass --input_format lines")
         counts["files"] += 1
         before = counts["documents"]
         lines = _decoded_lines(path, counts, on_invalid, warn)
