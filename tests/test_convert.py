@@ -186,3 +186,90 @@ def test_sentencepiece_model_beside_the_checkpoint_and_hf_round_trip(tmp_path, c
     save_file(extra, tmp_path / "hf" / "model.safetensors")
     with pytest.raises(TFCheckpointError, match=r"unexpected \['albert.encoder.stray.weight'\]"):
         convert(str(tmp_path / "hf"), output=str(tmp_path / "x"), from_="hf")
+
+
+def test_converted_tensors_by_hand_written_names(tmp_path):
+    """Independent of map_names: raw TF variables read with the repo's reader, compared with the converted HF tensors
+    under names written out here (kernels transposed; LayerNorm is the attention block's, LayerNorm_1 the FFN's), so a
+    mapping that swapped query and key, or the two LayerNorms, would fail."""
+    d = FIXTURES / "albert_tiny_groups"
+    tf = TFCheckpoint(d / "model.ckpt-100")
+    convert(str(d), output=str(tmp_path / "out"))
+    hf = {k: v.numpy() for k, v in load_file(tmp_path / "out" / "model.safetensors").items()}
+    enc, grp = "bert/encoder/", "bert/encoder/transformer/group_1/inner_group_0/"
+    ours = "albert.encoder.albert_layer_groups.1.albert_layers.0."
+    pairs = [  # (TF variable, HF key, transposed)
+        ("bert/embeddings/word_embeddings", "albert.embeddings.word_embeddings.weight", False),
+        ("bert/embeddings/position_embeddings", "albert.embeddings.position_embeddings.weight", False),
+        ("bert/embeddings/token_type_embeddings", "albert.embeddings.token_type_embeddings.weight", False),
+        ("bert/embeddings/LayerNorm/gamma", "albert.embeddings.LayerNorm.weight", False),
+        (enc + "embedding_hidden_mapping_in/kernel", "albert.encoder.embedding_hidden_mapping_in.weight", True),
+        (enc + "embedding_hidden_mapping_in/bias", "albert.encoder.embedding_hidden_mapping_in.bias", False),
+        (grp + "attention_1/self/query/kernel", ours + "attention.query.weight", True),
+        (grp + "attention_1/self/key/kernel", ours + "attention.key.weight", True),
+        (grp + "attention_1/self/value/kernel", ours + "attention.value.weight", True),
+        (grp + "attention_1/self/query/bias", ours + "attention.query.bias", False),
+        (grp + "attention_1/self/key/bias", ours + "attention.key.bias", False),
+        (grp + "attention_1/output/dense/kernel", ours + "attention.dense.weight", True),
+        (grp + "LayerNorm/gamma", ours + "attention.LayerNorm.weight", False),
+        (grp + "LayerNorm/beta", ours + "attention.LayerNorm.bias", False),
+        (grp + "ffn_1/intermediate/dense/kernel", ours + "ffn.weight", True),
+        (grp + "ffn_1/intermediate/output/dense/kernel", ours + "ffn_output.weight", True),
+        (grp + "LayerNorm_1/gamma", ours + "full_layer_layer_norm.weight", False),
+        (grp + "LayerNorm_1/beta", ours + "full_layer_layer_norm.bias", False),
+        ("bert/encoder/transformer/group_0/inner_group_1/attention_1/self/value/kernel",
+         "albert.encoder.albert_layer_groups.0.albert_layers.1.attention.value.weight", True),
+        ("bert/pooler/dense/kernel", "albert.pooler.weight", True),
+        ("bert/pooler/dense/bias", "albert.pooler.bias", False),
+        ("cls/predictions/transform/dense/kernel", "predictions.dense.weight", True),
+        ("cls/predictions/transform/LayerNorm/gamma", "predictions.LayerNorm.weight", False),
+        ("cls/predictions/output_bias", "predictions.bias", False),
+        ("cls/seq_relationship/output_weights", "sop_classifier.classifier.weight", False),  # [out, in] already
+    ]
+    for tf_name, hf_key, transposed in pairs:
+        raw = tf.read(tf_name)
+        np.testing.assert_array_equal(hf[hf_key], raw.T if transposed else raw, err_msg=f"{tf_name} -> {hf_key}")
+    # the fixture's values differ per variable, so the comparisons above can tell the slots apart
+    q, k = (tf.read(grp + f"attention_1/self/{n}/kernel") for n in ("query", "key"))
+    assert not np.array_equal(q, k)
+    assert not np.array_equal(tf.read(grp + "LayerNorm/gamma"), tf.read(grp + "LayerNorm_1/gamma"))
+
+
+def test_e_equal_h_checkpoint_without_projection_gets_the_identity(tmp_path, monkeypatch):
+    """The original creates embedding_hidden_mapping_in only when E != H: such a checkpoint converts with an identity
+    projection (what the original computes); with E != H a missing projection is still an error."""
+    import litebert.convert as C
+
+    exp = np.load(FIXTURES / "albert_tiny_shared" / "expected.npz")
+    rng = np.random.default_rng(0)
+    # the same checkpoint with E = H = 32: every E-wide tensor widened, no embedding_hidden_mapping_in
+    arrays = {n: (rng.normal(size=tuple(32 if s == 16 else s for s in exp[n].shape)).astype(np.float32)
+                  if 16 in exp[n].shape else exp[n])
+              for n in exp.files if "embedding_hidden_mapping_in" not in n}
+
+    class FakeCheckpoint:
+        def __init__(self, prefix):
+            self.tensors = dict.fromkeys(arrays)
+
+        def verify(self):
+            pass
+
+        def read(self, name):
+            return arrays[name]
+
+    monkeypatch.setattr(C, "TFCheckpoint", FakeCheckpoint)
+    cfg = json.loads((FIXTURES / "albert_tiny_shared" / "albert_config.json").read_text())
+    (tmp_path / "eh.json").write_text(json.dumps({**cfg, "embedding_size": 32}))
+    report = convert(str(FIXTURES / "albert_tiny_shared"), output=str(tmp_path / "out"),
+                     config=str(tmp_path / "eh.json"))
+    assert any("identity" in n for n in report["notes"])
+    saved = load_file(tmp_path / "out" / "model.safetensors")
+    assert torch.equal(saved["albert.encoder.embedding_hidden_mapping_in.weight"], torch.eye(32))
+    assert not saved["albert.encoder.embedding_hidden_mapping_in.bias"].any()
+    np.testing.assert_array_equal(saved["albert.embeddings.word_embeddings.weight"].numpy(),
+                                  arrays["bert/embeddings/word_embeddings"])
+    # E != H (the fixture's own config): the projection is not invented
+    (tmp_path / "eh.json").write_text(json.dumps(cfg))
+    arrays = {n: exp[n] for n in exp.files if "embedding_hidden_mapping_in" not in n}
+    with pytest.raises(TFCheckpointError, match="missing .*embedding_projection"):
+        convert(str(FIXTURES / "albert_tiny_shared"), output=str(tmp_path / "o2"), config=str(tmp_path / "eh.json"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import warnings
 
@@ -353,6 +355,95 @@ def test_save_is_atomic_a_failed_write_keeps_the_old_checkpoint(tmp_path, monkey
     with pytest.raises(OSError, match="disk full"):
         AlbertModel(c).save_pretrained(tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temp files left, nothing changed
+
+
+def test_weights_are_fsynced_before_the_rename(tmp_path, monkeypatch):
+    """The rename is atomic only for data already on disk: the temp file is fsynced first (as atomic_write_bytes)."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                 real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(a), str(b))), real_replace(a, b))[1])
+    AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=1)).save_pretrained(tmp_path)
+    rename = next(i for i, e in enumerate(events) if e[0] == "replace" and e[2].endswith("model.safetensors"))
+    assert ("fsync", events[rename][1]) in events[:rename], events
+
+
+# transformers' names of the MLM decoder copy, per layout (the tie target is the word-embedding matrix)
+_DECODER = {"albert": "predictions.decoder.weight", "bert": "cls.predictions.decoder.weight",
+            "electra": "generator_lm_head.weight"}
+
+
+@pytest.mark.parametrize("model_type", list(_DECODER))
+def test_untied_mlm_decoder_is_refused_naming_checkpoint_and_key(tmp_path, model_type):
+    """tie_word_embeddings false + a decoder of its own: litebert's decoder is the embedding matrix, so loading would
+    silently drop the trained decoder. Refused for models with an MLM head; an equal copy loads as before."""
+    dims = dict(SHARED, embedding_size=16) if model_type == "bert" else SHARED
+    c = AlbertConfig(**dims, num_hidden_layers=2, num_hidden_groups=2 if model_type != "albert" else 1,
+                     model_type=model_type)
+    torch.manual_seed(0)
+    litebert.AlbertForMaskedLM(c).save_pretrained(tmp_path)
+    state = ckpt.read_state_dict(tmp_path)
+    emb = state[f"{model_type}.embeddings.word_embeddings.weight"]
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "tie_word_embeddings": False}))
+    key = _DECODER[model_type]
+    ckpt.save_file({**state, key: emb.clone()}, tmp_path / "model.safetensors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tied = litebert.AlbertForMaskedLM.from_pretrained(tmp_path)  # equal to the embeddings: it is a tied copy
+    tied.save_pretrained(tmp_path / "again")
+    assert "tie_word_embeddings" not in json.loads((tmp_path / "again" / "config.json").read_text())
+    ckpt.save_file({**state, key: emb + 1.0}, tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match=rf"{tmp_path}: {re.escape(key)} is an untied MLM decoder"):
+        litebert.AlbertForMaskedLM.from_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match="untied MLM decoder"):
+        AlbertForPreTraining.from_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match=rf"not used: .*{re.escape(key)}"):  # no MLM head: merely unused
+        litebert.AlbertForSequenceClassification.from_pretrained(tmp_path)
+    if model_type != "electra":  # the decoder bias must equal the output bias too
+        bias = {"albert": "predictions.bias", "bert": "cls.predictions.bias"}[model_type]
+        ckpt.save_file({**state, key.replace("weight", "bias"): state[bias] + 1.0}, tmp_path / "model.safetensors")
+        with pytest.raises(CheckpointError, match="decoder.bias is an untied MLM decoder"):
+            litebert.AlbertForMaskedLM.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("model_type,kw", [
+    ("bert", dict(embedding_size=16, num_hidden_layers=2, num_hidden_groups=1)),
+    ("bert", dict(embedding_size=16, num_hidden_layers=2, num_hidden_groups=2, inner_group_num=2)),
+    ("electra", dict(num_hidden_layers=2, num_hidden_groups=1)),
+    ("electra", dict(num_hidden_layers=3, num_hidden_groups=3, inner_group_num=2)),
+])
+def test_bert_and_electra_configs_cannot_share_layers(model_type, kw):
+    """Their layouts hold one block per layer (encoder.layer.{i}): shared blocks would overwrite each other on save."""
+    with pytest.raises(ConfigError, match=f"a '{model_type}' model cannot share layers"):
+        AlbertConfig(**{**SHARED, **kw}, model_type=model_type)
+    with pytest.raises(ConfigError, match="embedding_size == hidden_size"):
+        AlbertConfig(**SHARED, num_hidden_layers=1, model_type="bert")  # E 8 != H 16
+
+
+def test_bert_and_electra_configs_default_to_transformers_defaults():
+    """A field a `bert`/`electra` config.json leaves out means transformers' BertConfig/ElectraConfig default."""
+    bert = AlbertConfig.from_dict({"model_type": "bert"})
+    assert (bert.vocab_size, bert.hidden_size, bert.embedding_size, bert.num_hidden_layers, bert.num_hidden_groups,
+            bert.num_attention_heads, bert.intermediate_size, bert.hidden_act, bert.hidden_dropout_prob,
+            bert.attention_probs_dropout_prob, bert.max_position_embeddings, bert.type_vocab_size,
+            bert.layer_norm_eps) == (30522, 768, 768, 12, 12, 12, 3072, "gelu", 0.1, 0.1, 512, 2, 1e-12)
+    electra = AlbertConfig.from_dict({"model_type": "electra", "num_hidden_layers": 4})
+    assert (electra.vocab_size, electra.hidden_size, electra.embedding_size, electra.num_hidden_layers,
+            electra.num_hidden_groups, electra.num_attention_heads, electra.intermediate_size, electra.hidden_act,
+            electra.hidden_dropout_prob, electra.layer_norm_eps) == (30522, 256, 128, 4, 4, 4, 1024, "gelu", 0.1, 1e-12)
+    assert AlbertConfig.from_dict({"model_type": "bert", "hidden_size": 64, "num_attention_heads": 4}).embedding_size \
+        == 64
+
+
+def test_position_embedding_type_other_than_absolute_is_refused_for_albert_too():
+    c = AlbertConfig(**SHARED, num_hidden_layers=1).to_dict()
+    assert "position_embedding_type" not in AlbertConfig.from_dict({**c, "position_embedding_type": "absolute"}).extra
+    for model_type in ("albert", "bert", "electra"):
+        with pytest.raises(ConfigError, match="position_embedding_type"):
+            AlbertConfig.from_dict({**c, "embedding_size": 16, "model_type": model_type,
+                                    "position_embedding_type": "relative_key"})
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")

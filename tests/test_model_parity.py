@@ -228,3 +228,48 @@ def test_electra_discriminator_encoder_parity(tmp_path):
         torch.testing.assert_close(ours(ids, mask, types).last_hidden_state,
                                    theirs(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state,
                                    **TOL)
+
+
+ELECTRA_CFG = dict(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                   intermediate_size=37, max_position_embeddings=64, hidden_act="gelu_new", hidden_dropout_prob=0.1,
+                   attention_probs_dropout_prob=0.1)
+ELECTRA_HEADS = [  # (ours, theirs, extra config, output fields): every ELECTRA head transformers has a twin for
+    ("AlbertForSequenceClassification", "ElectraForSequenceClassification", dict(num_labels=3), ["logits"]),
+    ("AlbertForMultipleChoice", "ElectraForMultipleChoice", {}, ["logits"]),
+    ("AlbertForMaskedLM", "ElectraForMaskedLM", {}, ["logits"]),
+    ("AlbertForQuestionAnswering", "ElectraForQuestionAnswering", {}, ["start_logits", "end_logits"]),
+    ("AlbertForTokenClassification", "ElectraForTokenClassification", dict(num_labels=5), ["logits"]),
+]
+
+
+@pytest.mark.parametrize("ours_name,theirs_name,extra,fields", ELECTRA_HEADS, ids=[h[1] for h in ELECTRA_HEADS])
+def test_electra_heads_parity_both_ways(tmp_path, ours_name, theirs_name, extra, fields):
+    """ELECTRA heads are transformers' (ElectraClassificationHead on [CLS], the sequence summary for multiple choice,
+    generator_predictions + generator_lm_head with erf GELU whatever hidden_act says), not BERT's: an HF-fine-tuned
+    ELECTRA loads here with every tensor used, and ours loads in transformers with nothing missing."""
+    inputs = _inputs(ours_name)
+    labels = _labels(ours_name, inputs, {})
+    # HF -> litebert
+    torch.manual_seed(6)
+    theirs = getattr(transformers, theirs_name)(transformers.ElectraConfig(**ELECTRA_CFG, **extra)).eval()
+    theirs.save_pretrained(tmp_path / "theirs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every weight used, none initialised
+        ours = getattr(litebert, ours_name).from_pretrained(tmp_path / "theirs").eval()
+    assert ours.config.model_type == "electra" and ours.albert.pooler is None
+    with torch.no_grad():
+        o, t = ours(**inputs, **labels), theirs(**inputs, **labels)
+    for f in fields:
+        torch.testing.assert_close(getattr(o, f), getattr(t, f), **TOL)
+    torch.testing.assert_close(o.loss, t.loss, **TOL)
+    # litebert -> HF
+    torch.manual_seed(7)
+    mine = getattr(litebert, ours_name)(AlbertConfig(**ELECTRA_CFG, model_type="electra", num_hidden_groups=2,
+                                                     **extra)).eval()
+    mine.save_pretrained(tmp_path / "ours")
+    back, info = getattr(transformers, theirs_name).from_pretrained(tmp_path / "ours", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
+    with torch.no_grad():
+        o, t = mine(**inputs), back.eval()(**inputs)
+    for f in fields:
+        torch.testing.assert_close(getattr(o, f), getattr(t, f), **TOL)

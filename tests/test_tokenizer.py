@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
 
 from litebert.__main__ import main, normalize_argv
 from litebert.textio import TextFileError, TextFileNotFoundError, atomic_write_bytes, iter_lines
@@ -483,6 +484,65 @@ def test_encoding_layout_padding_and_tensors(albert_hf_mode: Tokenizer) -> None:
     assert tok.encode("").input_ids == [tok.cls_id, tok.sep_id]
     long = tok.encode("word " * 600, truncation=True)  # max_length defaults to model_max_length
     assert len(long.input_ids) == 512
+
+
+@needs_data
+def test_an_empty_second_text_is_no_second_segment(albert_hf_mode: Tokenizer, albert_original_mode: Tokenizer) -> None:
+    """encode(a, "") is [CLS] a [SEP], as transformers' tokenizer(a, "") and the original (`if example.text_b:`);
+    encode_batch does the same per row, truncation included (2 special tokens on such a row, 3 on the others)."""
+    wp = WordPieceTokenizer(DATA / "bert" / "bert-base-uncased-vocab.txt")
+    for tok in (albert_hf_mode, albert_original_mode, wp):
+        single = tok.encode("hello world")
+        assert tok.encode("hello world", "").input_ids == single.input_ids
+        assert tok.encode("hello world", "").token_type_ids == single.token_type_ids == [0] * 4
+        assert tok.encode("", "").input_ids == [tok.cls_id, tok.sep_id]
+        batch = tok.encode_batch(["hello world", "hello world"], ["", "again"], return_offsets=True)
+        assert batch.input_ids[0] == single.input_ids and batch.offsets[0] == tok.encode("hello world",
+                                                                                         return_offsets=True).offsets
+        assert batch.input_ids[1] == tok.encode("hello world", "again").input_ids
+        cut = tok.encode_batch(["a b c d e f g"] * 2, ["", "x y z"], truncation=True, max_length=6)
+        assert [len(x) for x in cut.input_ids] == [6, 6] and cut.input_ids[0][-2] != tok.sep_id
+        assert cut.input_ids[0] == tok.encode("a b c d e f g", truncation=True, max_length=6).input_ids
+    transformers_tok = _transformers_albert(ALBERT_MODEL)
+    assert albert_hf_mode.encode("hello world", "").input_ids == transformers_tok("hello world", "")["input_ids"]
+
+
+@needs_data
+def test_split_special_tokens_never_gives_special_ids_from_text(
+    albert_hf_mode: Tokenizer, albert_original_mode: Tokenizer, tmp_path: Path
+) -> None:
+    """The ALBERT model's <pad> [CLS] [SEP] [MASK] are CONTROL pieces: SentencePiece never produces them from text, so
+    the original's pretraining data has "[SEP]" as "▁[", "s", "ep", "]". transformers (and litebert by default) match
+    them as added tokens; split_special_tokens=True, which data creation uses, encodes them as SentencePiece does."""
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(ALBERT_MODEL.read_bytes())
+    control = sentencepiece_model_pb2.ModelProto.SentencePiece.CONTROL
+    assert [p.piece for p in proto.pieces if p.type == control] == ["<pad>", "[CLS]", "[SEP]", "[MASK]"]
+    texts = ["hello [SEP] world [MASK] x <pad> y [CLS] z <unk>", "a[MASK]b", "[sep] [mask] <PAD>", "plain text, 2010,"]
+    sp = spm.SentencePieceProcessor(model_file=str(ALBERT_MODEL))
+    specials = {0, 2, 3, 4}  # <unk> (1) stays possible: "<" is not in the vocabulary, as in the original
+    for tok in (albert_hf_mode, albert_original_mode):
+        default = tok.encode_batch(texts[:1], add_special_tokens=False).input_ids[0]
+        split = tok.encode_batch(texts, add_special_tokens=False, split_special_tokens=True)
+        assert all(specials.isdisjoint(ids) for ids in split.input_ids), split.input_ids
+        for text, ids in zip(texts, split.input_ids):  # what the original's SentencePiece gives
+            assert ids == _gr_encode_ids(sp, _gr_preprocess_text(text, lower=True)), text
+        with_offsets = tok.encode_batch(texts, add_special_tokens=False, split_special_tokens=True, return_offsets=True)
+        assert with_offsets.input_ids == split.input_ids
+        if tok.mode == "hf":
+            assert {3, 4, 0}.issubset(default)  # transformers' behaviour stays the default
+    wp = WordPieceTokenizer(DATA / "bert" / "bert-base-uncased-vocab.txt")
+    ids = wp.encode_batch(["hi [SEP] there [MASK] [PAD] [CLS]"], add_special_tokens=False,
+                          split_special_tokens=True).input_ids[0]
+    assert wp.special_ids.isdisjoint(ids) and wp.convert_ids_to_tokens(ids)[:4] == ["hi", "[", "sep", "]"]
+    # pretraining data creation encodes corpus text that way
+    from litebert.data.create import TokenizerAdapter
+
+    for path in (ALBERT_MODEL, DATA / "bert" / "bert-base-uncased-vocab.txt"):
+        adapter = TokenizerAdapter(str(path))
+        t = adapter.tokenizer  # <unk> stays possible: unknown characters, as in the original
+        banned = {t.pad_id, t.cls_id, t.sep_id, t.mask_id}
+        assert all(banned.isdisjoint(row) for row in adapter.ids(texts)), path
 
 
 @needs_data

@@ -63,15 +63,23 @@ _PROJECTION = {"albert": "encoder.embedding_hidden_mapping_in.{p}", "electra": "
 _POOLER = {"albert": "pooler.{p}", "bert": "pooler.dense.{p}", "electra": "pooler.dense.{p}"}
 
 # Task heads: our key -> {model_type: HF key}. Keys not listed for a model_type keep their own name.
+# ELECTRA's MLM head is transformers' ElectraForMaskedLM (generator_predictions + generator_lm_head); its other rows
+# fall back to BERT's.
 _HEAD_ROWS = {
-    "mlm.dense.{p}": {"albert": "predictions.dense.{p}", "bert": "cls.predictions.transform.dense.{p}"},
-    "mlm.norm.{p}": {"albert": "predictions.LayerNorm.{p}", "bert": "cls.predictions.transform.LayerNorm.{p}"},
-    "mlm.bias": {"albert": "predictions.bias", "bert": "cls.predictions.bias"},
+    "mlm.dense.{p}": {"albert": "predictions.dense.{p}", "bert": "cls.predictions.transform.dense.{p}",
+                      "electra": "generator_predictions.dense.{p}"},
+    "mlm.norm.{p}": {"albert": "predictions.LayerNorm.{p}", "bert": "cls.predictions.transform.LayerNorm.{p}",
+                     "electra": "generator_predictions.LayerNorm.{p}"},
+    "mlm.bias": {"albert": "predictions.bias", "bert": "cls.predictions.bias", "electra": "generator_lm_head.bias"},
     "sop.{p}": {"albert": "sop_classifier.classifier.{p}", "bert": "cls.seq_relationship.{p}"},
 }
-# Tied copies HF may or may not store; never loaded (the tie is structural in litebert).
-_TIED = {"albert": ("predictions.decoder.weight", "predictions.decoder.bias"),
-         "bert": ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")}
+# The MLM decoder copies HF may store: {model_type: ((decoder key, the key it is tied to), ...)}. Never loaded (the
+# tie is structural in litebert); a copy that differs from its tie target is an untied decoder, refused.
+_TIED = {"albert": (("predictions.decoder.weight", "embeddings.word_embeddings.weight"),
+                    ("predictions.decoder.bias", "predictions.bias")),
+         "bert": (("cls.predictions.decoder.weight", "embeddings.word_embeddings.weight"),
+                  ("cls.predictions.decoder.bias", "cls.predictions.bias")),
+         "electra": (("generator_lm_head.weight", "embeddings.word_embeddings.weight"),)}
 # Buffers older checkpoints carry; they are recomputed, never loaded.
 _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
@@ -108,7 +116,7 @@ def key_table(config: AlbertConfig, our_keys: Iterable[str], backbone: str) -> d
                     rows[f"{backbone}encoder.groups.{g}.{i}." + ours.format(p=p)] = tuple(
                         hf_bb + base + n.format(p=p) for n in names)
         for ours, by_type in _HEAD_ROWS.items():
-            hf = by_type.get(_head_family(mt), ours)
+            hf = by_type.get(mt) or by_type.get(_head_family(mt), ours)
             rows[ours.format(p=p)] = (hf.format(p=p),)
     table = {}
     for k in our_keys:
@@ -128,14 +136,25 @@ def to_hf_state_dict(state_dict: dict[str, torch.Tensor], config: AlbertConfig, 
 
 
 def from_hf_state_dict(
-    hf_state: dict[str, torch.Tensor], config: AlbertConfig, our_keys: Iterable[str], backbone: str
+    hf_state: dict[str, torch.Tensor], config: AlbertConfig, our_keys: Iterable[str], backbone: str,
+    source: str = "checkpoint",
 ) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
     """HF-layout tensors -> our keys. Returns (state_dict, missing our keys, unexpected HF keys).
 
     Accepts checkpoints saved from another head class: with or without the backbone prefix, legacy
-    `LayerNorm.gamma/beta` names, tied decoder copies and position-id buffers.
+    `LayerNorm.gamma/beta` names, tied decoder copies and position-id buffers. An untied MLM decoder (a decoder
+    tensor that differs from the word embeddings / output bias) raises CheckpointError when the model has an MLM head:
+    litebert's decoder is the embedding matrix itself, so loading it would silently drop the trained decoder.
     """
     hf_state = normalize_hf_keys(hf_state, config, with_backbone_prefix=bool(backbone))
+    our_keys = list(our_keys)
+    untied = _untied_decoder(hf_state, config, hf_prefix(config) if backbone else "")
+    if untied and "mlm.bias" in our_keys:
+        raise CheckpointError(
+            f"{source}: {untied[0]} is an untied MLM decoder (it differs from the tensor it would be tied to; "
+            f"tie_word_embeddings false?). litebert's ALBERT/BERT/ELECTRA MLM heads are tied to the word embeddings, "
+            f"so this checkpoint's decoder cannot be loaded"
+        )
     table = key_table(config, our_keys, backbone)
     used: set[str] = set()
     out: dict[str, torch.Tensor] = {}
@@ -147,9 +166,21 @@ def from_hf_state_dict(
             used.update(hf_keys)
         else:
             missing.append(ours)
-    ignorable = set(_TIED[_head_family(config.model_type)])
+    ignorable = {k for k, _ in _TIED[config.model_type]} - set(untied)  # an untied one is reported as unused
     unexpected = [k for k in hf_state if k not in used and k not in ignorable and not k.endswith(_BUFFERS)]
     return out, missing, unexpected
+
+
+def _untied_decoder(hf_state: dict[str, torch.Tensor], config: AlbertConfig, hf_backbone: str) -> list[str]:
+    """The decoder copies in `hf_state` that are not equal to what they are tied to (or have nothing to be tied to)."""
+    untied = []
+    for key, target in _TIED[config.model_type]:
+        if key in hf_state:
+            target = hf_backbone + target if target.startswith("embeddings.") else target
+            t = hf_state.get(target)
+            if t is None or t.shape != hf_state[key].shape or not torch.equal(t, hf_state[key]):
+                untied.append(key)
+    return untied
 
 
 def normalize_hf_keys(hf_state: dict[str, torch.Tensor], config: AlbertConfig, with_backbone_prefix: bool):
@@ -258,6 +289,8 @@ def write_checkpoint(directory: str | os.PathLike, config: AlbertConfig, hf_stat
     os.close(fd)
     try:
         save_file(hf_state, tmp, metadata={"format": "pt"})
+        with open(tmp, "rb+") as f:  # on disk before the rename, or a crash can leave a renamed empty/partial file
+            os.fsync(f.fileno())
         os.replace(tmp, directory / SAFE_WEIGHTS_NAME)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -81,6 +81,17 @@ class AlbertConfig:
             )
         if self.inner_group_num < 1:
             raise ConfigError(f"inner_group_num must be >= 1, got {self.inner_group_num}")
+        if self.model_type in ("bert", "electra") and (
+                self.num_hidden_groups != self.num_hidden_layers or self.inner_group_num != 1):
+            # their layouts store one block per layer (encoder.layer.{i}): shared blocks would overwrite each other
+            raise ConfigError(
+                f"a {self.model_type!r} model cannot share layers: it needs num_hidden_groups == num_hidden_layers "
+                f"({self.num_hidden_layers}) and inner_group_num == 1, got {self.num_hidden_groups} and "
+                f"{self.inner_group_num} (layer sharing needs model_type 'albert')"
+            )
+        if self.model_type == "bert" and self.embedding_size != self.hidden_size:
+            raise ConfigError(f"a 'bert' model needs embedding_size == hidden_size, got {self.embedding_size} and "
+                              f"{self.hidden_size} (factorised embeddings need model_type 'albert' or 'electra')")
         if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
             raise ConfigError(f"problem_type must be one of {PROBLEM_TYPES} or null, got {self.problem_type!r}")
         if self.id2label is not None:
@@ -119,16 +130,18 @@ class AlbertConfig:
         model_type = d.pop("model_type", None) or "albert"
         if model_type not in MODEL_TYPES:
             raise ConfigError(f"{source}: model_type {model_type!r} is not supported (expected one of {MODEL_TYPES})")
+        if d.pop("position_embedding_type", "absolute") != "absolute":  # HF ALBERT/BERT/ELECTRA all have the field
+            raise ConfigError(f"{source}: only position_embedding_type 'absolute' is supported")
         if model_type in ("bert", "electra"):
-            d.setdefault("embedding_size", d.get("hidden_size", 768))
-            layers = d.get("num_hidden_layers", 12)
+            # a field left out means transformers' BertConfig / ElectraConfig default, not ALBERT-xxlarge's
+            d = {**_HF_DEFAULTS[model_type], **d}
+            d.setdefault("embedding_size", d["hidden_size"])  # BERT: E == H
+            layers = d["num_hidden_layers"]
             if d.get("num_hidden_groups", layers) != layers or d.get("inner_group_num", 1) != 1:
                 raise ConfigError(f"{source}: a {model_type} config cannot share layers (num_hidden_groups/inner_group_num)")
             d["num_hidden_groups"], d["inner_group_num"] = layers, 1
             # BERT/ELECTRA heads use `classifier_dropout`, falling back to hidden_dropout_prob when it is null.
             d["classifier_dropout_prob"] = d.get("classifier_dropout")
-            if d.pop("position_embedding_type", "absolute") != "absolute":
-                raise ConfigError(f"{source}: only position_embedding_type 'absolute' is supported")
         if "id2label" in d and d["id2label"] is not None and "num_labels" in d:
             d.pop("num_labels")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -180,9 +193,7 @@ class AlbertConfig:
             )
         elif self.model_type == "electra":
             d.update(embedding_size=self.embedding_size, classifier_dropout=self.classifier_dropout_prob)
-        else:
-            if self.embedding_size != self.hidden_size or self.num_hidden_groups != self.num_hidden_layers:
-                raise ConfigError("a 'bert' checkpoint needs embedding_size == hidden_size and no layer sharing")
+        else:  # __post_init__ guarantees E == H and no sharing
             d.update(classifier_dropout=self.classifier_dropout_prob)
         d["model_type"] = self.model_type
         d["num_labels"] = self.num_labels
@@ -207,8 +218,19 @@ class AlbertConfig:
 
 
 # Keys that HF writes for its own bookkeeping and that mean nothing to litebert (not kept in `extra`).
+# tie_word_embeddings: litebert's MLM decoder is always tied (checkpoint.py refuses an untied one), so a loaded
+# `false` is not written back: transformers would then expect a decoder tensor that is not saved.
 _DROP_ON_LOAD = {"label2id", "transformers_version", "_name_or_path", "torch_dtype", "dtype", "use_cache",
-                 "_attn_implementation", "_commit_hash", "classifier_dropout"}
+                 "_attn_implementation", "_commit_hash", "classifier_dropout", "tie_word_embeddings"}
+
+# transformers' BertConfig / ElectraConfig defaults, for fields a `bert` / `electra` config.json leaves out.
+_COMMON_HF = dict(vocab_size=30522, num_hidden_layers=12, hidden_act="gelu", hidden_dropout_prob=0.1,
+                  attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
+                  initializer_range=0.02, layer_norm_eps=1e-12, pad_token_id=0)
+_HF_DEFAULTS = {
+    "bert": dict(_COMMON_HF, hidden_size=768, num_attention_heads=12, intermediate_size=3072),
+    "electra": dict(_COMMON_HF, embedding_size=128, hidden_size=256, num_attention_heads=4, intermediate_size=1024),
+}
 
 
 def _albert(h: int, layers: int, heads: int, ffn: int, dropout: float) -> dict[str, Any]:

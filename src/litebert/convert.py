@@ -69,6 +69,23 @@ def _pick_head(hf_state: dict[str, torch.Tensor], head: str) -> tuple[type, dict
     return cls, overrides
 
 
+_PROJECTION = "albert.encoder.embedding_hidden_mapping_in."
+
+
+def fill_identity_projection(hf_state: dict[str, torch.Tensor], cfg: AlbertConfig, notes: list[str]) -> None:
+    """The original creates `embedding_hidden_mapping_in` only when E != H (modeling.py transformer_model), so an
+    E == H checkpoint has none, while the HF ALBERT layout always projects: an identity weight and a zero bias compute
+    exactly what the original does. Only then: a missing projection with E != H stays an error."""
+    if cfg.embedding_size != cfg.hidden_size or _PROJECTION + "weight" in hf_state or _PROJECTION + "bias" in hf_state:
+        return
+    ref = hf_state.get("albert.embeddings.word_embeddings.weight")
+    dtype = ref.dtype if ref is not None else torch.float32
+    hf_state[_PROJECTION + "weight"] = torch.eye(cfg.hidden_size, dtype=dtype)
+    hf_state[_PROJECTION + "bias"] = torch.zeros(cfg.hidden_size, dtype=dtype)
+    notes.append("embedding_size == hidden_size and no embedding_hidden_mapping_in (the original skips it then): "
+                 "the projection is filled with the identity and a zero bias")
+
+
 def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "auto") -> tuple[torch.nn.Module, dict]:
     """A TF checkpoint (prefix, directory or TF-Hub module) -> (litebert model, conversion report)."""
     prefix, hub = find_prefix(path)
@@ -96,6 +113,7 @@ def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "
         if hf_key in hf_state:
             raise TFCheckpointError(f"{prefix}: {source_of[hf_key]} and {tf_name} both map to {hf_key}")
         hf_state[hf_key], source_of[hf_key] = t, tf_name
+    fill_identity_projection(hf_state, cfg, notes)
     cls, overrides = _pick_head(hf_state, head)
     model = cls(cfg.replace(**overrides) if overrides else cfg)
     if getattr(model, "backbone_prefix", "") and getattr(getattr(model, "albert", None), "pooler", None) is None:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
 from litebert import checkpoint as ckpt
-from litebert.config import AlbertConfig
+from litebert.config import AlbertConfig, ConfigError
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Building blocks
@@ -335,7 +335,8 @@ class PreTrainedModel(nn.Module):
     def load_hf_state_dict(self, hf_state: dict[str, torch.Tensor], source: str = "checkpoint") -> tuple[list, list]:
         """Load HF-layout tensors; returns (missing, unexpected). Shape mismatches raise CheckpointError."""
         own = self.state_dict()
-        state, missing, unexpected = ckpt.from_hf_state_dict(hf_state, self.config, own.keys(), self.backbone_prefix)
+        state, missing, unexpected = ckpt.from_hf_state_dict(hf_state, self.config, own.keys(), self.backbone_prefix,
+                                                             source=source)
         for k, v in state.items():
             if v.shape != own[k].shape:
                 raise ckpt.CheckpointError(
@@ -469,12 +470,13 @@ class AlbertModel(PreTrainedModel):
 
 
 class MaskedLMHead(nn.Module):
-    """H -> E dense, activation, LayerNorm, then logits against the tied word embeddings plus an output bias."""
+    """H -> E dense, activation, LayerNorm, then logits against the tied word embeddings plus an output bias.
+    ELECTRA (transformers' ElectraGeneratorPredictions) hard-codes erf GELU whatever hidden_act says."""
 
     def __init__(self, c: AlbertConfig):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.embedding_size)
-        self.act = _ACTIVATIONS[c.hidden_act]
+        self.act = F.gelu if c.model_type == "electra" else _ACTIVATIONS[c.hidden_act]
         self.norm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
@@ -553,18 +555,62 @@ class AlbertForMaskedLM(PreTrainedModel):
         return MaskedLMOutput(logits, _mlm_loss(logits, labels) if labels is not None else None)
 
 
+class ElectraClassificationHead(nn.Module):
+    """transformers' ElectraClassificationHead, on the [CLS] hidden state (ELECTRA has no pooler): dropout ->
+    dense(H->H) -> erf GELU -> dropout -> out_proj(H->num_labels). Saved as classifier.{dense,out_proj}.*."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dropout = nn.Dropout(c.classifier_dropout)
+        self.out_proj = nn.Linear(c.hidden_size, c.num_labels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, T, H) -> logits (B, num_labels)."""
+        return self.out_proj(self.dropout(F.gelu(self.dense(self.dropout(h[:, 0])))))
+
+
+class ElectraSequenceSummary(nn.Module):
+    """transformers' ElectraSequenceSummary as ELECTRA configures it (summary_type "first", summary_use_proj,
+    summary_activation "gelu", summary_last_dropout 0.1; overridable through the config's `summary_*` keys):
+    [CLS] hidden state -> dense(H->H) -> activation -> dropout. Saved as sequence_summary.summary.*."""
+
+    def __init__(self, c: AlbertConfig):
+        super().__init__()
+        s = c.extra
+        act = s.get("summary_activation", "gelu")
+        if s.get("summary_type", "first") != "first" or s.get("summary_proj_to_labels") or (
+                act is not None and act not in _ACTIVATIONS):
+            raise ConfigError(f"ELECTRA multiple choice: only summary_type 'first', no summary_proj_to_labels and an "
+                              f"activation of {sorted(_ACTIVATIONS)} are supported, got summary_type "
+                              f"{s.get('summary_type')!r}, summary_proj_to_labels {s.get('summary_proj_to_labels')!r}, "
+                              f"summary_activation {act!r}")
+        self.first_dropout = nn.Dropout(s.get("summary_first_dropout") or 0.0)
+        self.summary = nn.Linear(c.hidden_size, c.hidden_size) if s.get("summary_use_proj", True) else nn.Identity()
+        self.act = _ACTIVATIONS[act] if act is not None else (lambda x: x)
+        self.last_dropout = nn.Dropout(s.get("summary_last_dropout", 0.1) or 0.0)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, T, H) -> (B, H)."""
+        return self.last_dropout(self.act(self.summary(self.first_dropout(h[:, 0]))))
+
+
 class AlbertForSequenceClassification(PreTrainedModel):
-    """Pooled output -> dropout -> linear. Loss by problem_type: regression (MSE), single-label (CE), multi-label
-    (BCE with logits); when unset it is inferred as transformers does (num_labels 1 -> regression; integer labels ->
-    single-label; float labels -> multi-label)."""
+    """Pooled output -> dropout -> linear; ELECTRA: transformers' ElectraClassificationHead on [CLS] (no pooler).
+    Loss by problem_type: regression (MSE), single-label (CE), multi-label (BCE with logits); when unset it is inferred
+    as transformers does (num_labels 1 -> regression; integer labels -> single-label; float labels -> multi-label)."""
 
     hf_architecture = "AlbertForSequenceClassification"
 
     def __init__(self, config: AlbertConfig):
         super().__init__(config)
-        self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.electra_head = config.model_type == "electra"
+        self.albert = AlbertModel(config, add_pooling_layer=not self.electra_head)
+        if self.electra_head:
+            self.classifier = ElectraClassificationHead(config)
+        else:
+            self.dropout = nn.Dropout(config.classifier_dropout)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
     def forward(
@@ -574,8 +620,11 @@ class AlbertForSequenceClassification(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> ClassifierOutput:
-        pooled = self.albert(input_ids, attention_mask, token_type_ids).pooler_output
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
+        out = self.albert(input_ids, attention_mask, token_type_ids)
+        if self.electra_head:
+            logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
+        else:
+            logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
         loss = None
         if labels is not None:
             problem = self.config.problem_type or (
@@ -657,14 +706,19 @@ class AlbertForQuestionAnswering(PreTrainedModel):
 
 
 class AlbertForMultipleChoice(PreTrainedModel):
-    """Each (context, choice) row is encoded; pooled -> dropout -> linear(H, 1) -> scores (B, C). Inputs (B, C, T)."""
+    """Each (context, choice) row is encoded; pooled -> dropout -> linear(H, 1) -> scores (B, C). Inputs (B, C, T).
+    ELECTRA: transformers' sequence summary of [CLS] (no pooler) -> linear(H, 1), as ElectraForMultipleChoice."""
 
     hf_architecture = "AlbertForMultipleChoice"
 
     def __init__(self, config: AlbertConfig):
         super().__init__(config)
-        self.albert = AlbertModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.electra_head = config.model_type == "electra"
+        self.albert = AlbertModel(config, add_pooling_layer=not self.electra_head)
+        if self.electra_head:
+            self.sequence_summary = ElectraSequenceSummary(config)
+        else:
+            self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, 1)
         self.init_weights()
 
@@ -677,8 +731,9 @@ class AlbertForMultipleChoice(PreTrainedModel):
     ) -> ClassifierOutput:
         B, C, T = input_ids.shape
         flat = lambda t: None if t is None else t.reshape(B * C, T)  # noqa: E731
-        pooled = self.albert(flat(input_ids), flat(attention_mask), flat(token_type_ids)).pooler_output
-        logits = self.classifier(self.dropout(pooled)).view(B, C)
+        out = self.albert(flat(input_ids), flat(attention_mask), flat(token_type_ids))
+        pooled = self.sequence_summary(out.last_hidden_state) if self.electra_head else self.dropout(out.pooler_output)
+        logits = self.classifier(pooled).view(B, C)
         loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
         return ClassifierOutput(logits, loss)
 

@@ -343,8 +343,9 @@ class _BaseTokenizer(ABC):
     # -- subclass hooks -------------------------------------------------------------------------------------------
 
     @abstractmethod
-    def _encode_raw(self, texts: Sequence[str], with_offsets: bool) -> RawEncoding:
-        """Token ids (no special tokens) of each text and, if asked, their character offsets into the text."""
+    def _encode_raw(self, texts: Sequence[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
+        """Token ids (no special tokens) of each text and, if asked, their character offsets into the text.
+        ``split_special_tokens``: special-token strings in the text are ordinary text (never their special ids)."""
 
     @abstractmethod
     def _decode_batch(self, batch_ids: Sequence[Sequence[int]], skip_special_tokens: bool) -> list[str]:
@@ -415,7 +416,8 @@ class _BaseTokenizer(ABC):
         pad_to_multiple_of: int | None = None,
         return_offsets: bool = False,
     ) -> Encoding:
-        """Encode one text, or a pair ``(text, pair)`` as ``[CLS] text [SEP] pair [SEP]``.
+        """Encode one text, or a pair ``(text, pair)`` as ``[CLS] text [SEP] pair [SEP]``. An empty ``pair`` is no
+        second segment (``[CLS] text [SEP]``), as in transformers' ``encode(text, "")`` and the original.
 
         See :meth:`encode_batch` for the arguments.
         """
@@ -448,12 +450,15 @@ class _BaseTokenizer(ABC):
         pad_to_multiple_of: int | None = None,
         return_offsets: bool = False,
         return_tensors: ReturnTensors | None = None,
+        split_special_tokens: bool = False,
     ) -> BatchEncoding:
         """Encode many texts (or pairs ``texts[i], pairs[i]``) at once.
 
         Args:
             texts: first segments.
-            pairs: second segments, one per text, or None.
+            pairs: second segments, one per text, or None. An empty string means no second segment for that row
+                (``[CLS] A [SEP]``): the original adds B only ``if example.text_b``, and transformers'
+                ``tokenizer(a, "")`` does the same.
             add_special_tokens: wrap as ``[CLS] A [SEP]`` / ``[CLS] A [SEP] B [SEP]``.
             truncation: False, True (= ``"longest_first"``), ``"longest_first"``, ``"only_first"`` or
                 ``"only_second"``; results equal transformers' (``tokenizers``') truncation.
@@ -463,6 +468,10 @@ class _BaseTokenizer(ABC):
             pad_to_multiple_of: round the padded length up to a multiple of this.
             return_offsets: also return character offsets into the original texts.
             return_tensors: ``"np"`` or ``"pt"`` for ``(B, T)`` int64 arrays/tensors (all rows must have one length).
+            split_special_tokens: encode special-token strings in the text (``[SEP]``, ``[MASK]``, ``<pad>``, ...)
+                as ordinary text, never as the special ids, as SentencePiece itself does (CONTROL pieces are never
+                produced from text) and BERT's original tokenizer does. For pretraining corpora, whose text must not
+                inject separators or masks; off by default, as in transformers.
         """
         if isinstance(texts, str):
             raise TypeError("encode_batch takes a sequence of texts; use encode() for a single text")
@@ -482,22 +491,25 @@ class _BaseTokenizer(ABC):
             raise ValueError(f"padding={padding!r}; expected a bool, 'longest' or 'max_length'")
         if max_length is None and (strategy is not None or pad_mode == "max_length"):
             max_length = self.model_max_length
-        n_special = (3 if pairs is not None else 2) if add_special_tokens else 0
+        has_pair = [pairs is not None and pairs[i] != "" for i in range(len(texts))]
+        n_special = (3 if any(has_pair) else 2) if add_special_tokens else 0
         if strategy is not None and max_length is not None and max_length < n_special:
             raise TruncationError(f"max_length={max_length} leaves no room for the {n_special} special tokens")
 
-        a_ids, a_offs = self._encode_raw(list(texts), return_offsets)
-        b_ids, b_offs = (None, None) if pairs is None else self._encode_raw(list(pairs), return_offsets)
+        a_ids, a_offs = self._encode_raw(list(texts), return_offsets, split_special_tokens)
+        b_ids, b_offs = (None, None) if pairs is None else self._encode_raw(list(pairs), return_offsets,
+                                                                            split_special_tokens)
 
         cls, sep = self.cls_id, self.sep_id
         all_ids: list[list[int]] = []
         all_types: list[list[int]] = []
         all_offs: list[list[tuple[int, int]]] | None = [] if return_offsets else None
-        budget = (max_length - n_special) if (strategy is not None and max_length is not None) else None
+        limit = max_length if strategy is not None else None
         for i, a in enumerate(a_ids):
-            b = None if b_ids is None else b_ids[i]
+            b = b_ids[i] if has_pair[i] else None  # type: ignore[index]
             la, lb = len(a), None if b is None else len(b)
-            if budget is not None:
+            if limit is not None:
+                budget = limit - ((3 if b is not None else 2) if add_special_tokens else 0)
                 la, lb = truncation_lengths(len(a), None if b is None else len(b), budget, strategy)  # type: ignore[arg-type]
                 a = a[:la]
                 if b is not None:
@@ -515,7 +527,7 @@ class _BaseTokenizer(ABC):
             all_types.append(types)
             if all_offs is not None:
                 oa = a_offs[i][:la]  # type: ignore[index]
-                ob = None if b_offs is None else b_offs[i][: len(b)]  # type: ignore[arg-type]
+                ob = None if b is None else b_offs[i][: len(b)]  # type: ignore[index]
                 if add_special_tokens:
                     offs = [(0, 0), *oa, (0, 0)] + ([] if ob is None else [*ob, (0, 0)])
                 else:
@@ -616,8 +628,31 @@ class _RustUnigramBackend:
     def __init__(
         self, proto: sentencepiece_model_pb2.ModelProto, pieces: list[str], *, lower: bool, keep_accents: bool
     ) -> None:
+        self._proto, self._lower, self._keep_accents = proto, lower, keep_accents
+        tk = self._build(match_specials=True)
+        cls_id, sep_id = pieces.index("[CLS]"), pieces.index("[SEP]")
+        tk.post_processor = processors.TemplateProcessing(
+            single="[CLS]:0 $A:0 [SEP]:0",
+            pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        )
+        tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ALBERT_SPECIAL_TOKENS])
+        self.rust = tk
+        self._plain: RustTokenizer | None = None  # split_special_tokens, built on first use
+        self._lone_space_id = pieces.index(SPIECE_UNDERLINE) if SPIECE_UNDERLINE in pieces else -1
+        self._quote_start_ids = frozenset(i for i, p in enumerate(pieces) if p.lstrip(SPIECE_UNDERLINE).startswith('"'))
+
+    def _build(self, match_specials: bool) -> RustTokenizer:
+        """The normaliser, pre-tokeniser and Unigram model. Without `match_specials`, CONTROL and UNKNOWN pieces
+        get a name containing a space, which whitespace splitting makes unmatchable: ``tokenizers``' Unigram would
+        otherwise segment text such as "<pad>" into that piece, which SentencePiece never does (ids and scores stay)."""
+        proto, lower, keep_accents = self._proto, self._lower, self._keep_accents
+        unmatchable = (sentencepiece_model_pb2.ModelProto.SentencePiece.CONTROL,
+                       sentencepiece_model_pb2.ModelProto.SentencePiece.UNKNOWN)
         vocab = [
-            (p.piece, p.score - DIGIT_COMMA_PENALTY if _is_digit_comma(p.piece) else p.score) for p in proto.pieces
+            (p.piece if match_specials or p.type not in unmatchable else f" {p.piece}",
+             p.score - DIGIT_COMMA_PENALTY if _is_digit_comma(p.piece) else p.score)
+            for p in proto.pieces
         ]
         tk = RustTokenizer(rust_models.Unigram(vocab, unk_id=proto.trainer_spec.unk_id, byte_fallback=False))
         steps: list[Any] = [normalizers.Replace("``", '"'), normalizers.Replace("''", '"')]
@@ -632,22 +667,18 @@ class _RustUnigramBackend:
             [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement=SPIECE_UNDERLINE)]
         )
         tk.decoder = decoders.Metaspace(replacement=SPIECE_UNDERLINE)
-        cls_id, sep_id = pieces.index("[CLS]"), pieces.index("[SEP]")
-        tk.post_processor = processors.TemplateProcessing(
-            single="[CLS]:0 $A:0 [SEP]:0",
-            pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-        )
-        tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ALBERT_SPECIAL_TOKENS])
-        self.rust = tk
-        self._lone_space_id = pieces.index(SPIECE_UNDERLINE) if SPIECE_UNDERLINE in pieces else -1
-        self._quote_start_ids = frozenset(i for i, p in enumerate(pieces) if p.lstrip(SPIECE_UNDERLINE).startswith('"'))
+        return tk
 
-    def encode(self, texts: list[str], with_offsets: bool) -> RawEncoding:
+    def encode(self, texts: list[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
+        tk = self.rust
+        if split_special_tokens:
+            if self._plain is None:
+                self._plain = self._build(match_specials=False)
+            tk = self._plain
         if not with_offsets:
-            return [e.ids for e in self.rust.encode_batch_fast(texts, add_special_tokens=False)], None
+            return [e.ids for e in tk.encode_batch_fast(texts, add_special_tokens=False)], None
         all_ids, all_offs = [], []
-        for text, enc in zip(texts, self.rust.encode_batch(texts, add_special_tokens=False)):
+        for text, enc in zip(texts, tk.encode_batch(texts, add_special_tokens=False)):
             ids = enc.ids
             all_ids.append(ids)
             all_offs.append(self._fix_offsets(text, ids, enc.offsets))
@@ -717,7 +748,8 @@ class _SentencePieceBackend:
             self._resplit_cache[piece_id] = cached
         return cached
 
-    def encode(self, texts: list[str], with_offsets: bool) -> RawEncoding:
+    def encode(self, texts: list[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
+        # sentencepiece never produces CONTROL pieces from text: special-token strings are always split
         pre = [self._preprocess(t) for t in texts]
         if not with_offsets:
             batch = self.sp.encode(pre, num_threads=self._num_threads)
@@ -940,8 +972,8 @@ class Tokenizer(_BaseTokenizer):
 
     # -- hooks ------------------------------------------------------------------------------------------------------
 
-    def _encode_raw(self, texts: Sequence[str], with_offsets: bool) -> RawEncoding:
-        return self._backend.encode(list(texts), with_offsets)
+    def _encode_raw(self, texts: Sequence[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
+        return self._backend.encode(list(texts), with_offsets, split_special_tokens)
 
     def _decode_batch(self, batch_ids: Sequence[Sequence[int]], skip_special_tokens: bool) -> list[str]:
         return self._backend.decode([list(x) for x in batch_ids], skip_special_tokens)
@@ -1037,6 +1069,7 @@ class WordPieceTokenizer(_BaseTokenizer):
         )
         tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in BERT_SPECIAL_TOKENS])
         self._rust = tk
+        self._plain: RustTokenizer | None = None  # split_special_tokens, built on first use
 
     def __repr__(self) -> str:
         return f"WordPieceTokenizer({self.source!r}, do_lower_case={self.do_lower_case}, vocab_size={self.vocab_size})"
@@ -1093,10 +1126,16 @@ class WordPieceTokenizer(_BaseTokenizer):
         atomic_write_bytes(out / _TOKENIZER_JSON, self._rust.to_str(pretty=True).encode())
         return out
 
-    def _encode_raw(self, texts: Sequence[str], with_offsets: bool) -> RawEncoding:
+    def _encode_raw(self, texts: Sequence[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
+        tk = self._rust
+        if split_special_tokens:  # BERT's basic tokenizer then splits "[SEP]" into "[", "sep", "]" as the original
+            if self._plain is None:
+                self._plain = RustTokenizer.from_str(self._rust.to_str())
+                self._plain.encode_special_tokens = True
+            tk = self._plain
         if not with_offsets:
-            return [e.ids for e in self._rust.encode_batch_fast(list(texts), add_special_tokens=False)], None
-        encs = self._rust.encode_batch(list(texts), add_special_tokens=False)
+            return [e.ids for e in tk.encode_batch_fast(list(texts), add_special_tokens=False)], None
+        encs = tk.encode_batch(list(texts), add_special_tokens=False)
         return [e.ids for e in encs], [list(e.offsets) for e in encs]
 
     def _decode_batch(self, batch_ids: Sequence[Sequence[int]], skip_special_tokens: bool) -> list[str]:

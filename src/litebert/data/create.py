@@ -73,7 +73,10 @@ class TokenizerAdapter:
     def ids(self, sentences: list[str]) -> list[list[int]]:
         if not sentences:
             return []
-        return list(self.tokenizer.encode_batch(sentences, add_special_tokens=False)["input_ids"])
+        # corpus text is never markup: a literal "[SEP]"/"[MASK]"/"<pad>" must not become a separator, mask or
+        # padding id (the original's SentencePiece never emits CONTROL pieces from text)
+        return list(self.tokenizer.encode_batch(sentences, add_special_tokens=False,
+                                                split_special_tokens=True)["input_ids"])
 
 
 def vocab_from_tokenizer(tok) -> Vocab:
