@@ -89,8 +89,9 @@ def test_eval_only_scores_a_finetuned_checkpoint_on_qnli_dev(tmp_path, pretraine
     assert task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "x") == [1, 0]
     swapped.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
     assert task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "x") == [0, 1]
-    swapped.config.id2label = {0: "positive", 1: "negative"}
-    with pytest.raises(GlueDataError, match=r"ckpt: the checkpoint's labels \['positive', 'negative'\] are not"):
+    swapped.config.id2label = {0: "POSITIVE", 1: "NEGATIVE"}
+    assert task_columns(swapped.config, ["0", "1"], "sst-2", "x") == [1, 0]  # 0 = negative in SST-2
+    with pytest.raises(GlueDataError, match=r"ckpt: the checkpoint's labels \['POSITIVE', 'NEGATIVE'\] are not"):
         task_columns(swapped.config, ["entailment", "not_entailment"], "qnli", "ckpt")
     with pytest.raises(GlueDataError, match="the checkpoint has 2 labels"):
         task_columns(swapped.config, ["contradiction", "entailment", "neutral"], "mnli", "ckpt")

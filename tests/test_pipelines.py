@@ -15,7 +15,7 @@ import torch
 
 from litebert import (AlbertConfig, AlbertForMultipleChoice, AlbertForQuestionAnswering,
                       AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, load_tokenizer)
-from litebert.model import QuestionAnsweringOutput, mean_pool
+from litebert.model import AlbertForMaskedLM, QuestionAnsweringOutput, mean_pool
 from litebert.pipelines import Answer, Choose, Classify, Embed, PipelineError
 
 SPM = Path(__file__).resolve().parents[2] / "shared" / "data" / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"
@@ -102,7 +102,7 @@ def test_choose_equals_the_direct_call(tmp_path):
     choices = ["a whale", "a ship", "the sea"]
     # a passage longer than the model takes: the passage is cut, never the question or the choice (as RACE trains)
     passage = "The crew waited on deck all morning. " * 40
-    ranked = Choose.from_pretrained(str(d), device="cpu")(passage, choices, "What surfaced _ at noon?")
+    ranked = Choose.from_pretrained(str(d), device="cpu")(passage, choices, question="What surfaced _ at noon?")
     limit = model.config.max_position_embeddings
     art = tok.encode(passage, add_special_tokens=False)["input_ids"]
     rows, types = [], []
@@ -207,3 +207,16 @@ def test_a_file_and_stdin_give_the_same_lines(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8"))
     assert _read_inputs(None, str(p)) == _read_inputs(None, "-") == [
         "first\u2028still first\u0085and still", "second", "third"]
+
+
+def test_a_checkpoint_without_the_pipelines_head_is_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    # a classifier checkpoint whose head tensors are missing (e.g. saved under other names): noise, not predictions
+    d, _, _ = _save(tmp_path, AlbertForSequenceClassification, "clf")
+    state = load_file(d / "model.safetensors")
+    save_file({k: v for k, v in state.items() if not k.startswith("classifier.")}, d / "model.safetensors")
+    with pytest.raises(PipelineError, match=r"2 weights the AlbertForSequenceClassification pipeline needs are not"):
+        Classify.from_pretrained(str(d), device="cpu")
+    d, _, _ = _save(tmp_path, AlbertForMaskedLM, "mlm")  # no pooler saved: mean and cls pooling still work
+    assert Embed.from_pretrained(str(d), device="cpu").model.pooler is None

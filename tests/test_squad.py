@@ -331,6 +331,13 @@ def test_version_comes_from_the_file_and_unlabelled_v1_questions_are_predictable
     examples, version = Q.read_squad(p)
     assert version == "1.1" and examples[0].answers == []
     Q._check_version(str(p), version, "1.1")  # accepted as a v1.1 prediction file
+    mixed = tmp_path / "mixed.json"  # answered and unanswered questions in a 1.1 file: refused before any work
+    answered = {"id": "q0", "question": "What is blue?", "answers": [{"text": "The sky", "answer_start": 0}]}
+    mixed.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+        {**para, "qas": [answered, qa]}]}]}))
+    with pytest.raises(SquadDataError, match=r"mixed.json: question 'q1' has no answer while others have"):
+        Q.squad(version="1.1", predict_file=str(mixed), model=str(pretrained), output=str(tmp_path / "o"),
+                max_seq_length=64)
     with pytest.raises(SquadDataError, match=r"v1.json: question 'q1' has no answer; SQuAD 1.1 training needs one"):
         Q.squad(version="1.1", train_file=str(p), predict_file=str(p), model=str(pretrained),
                 output=str(tmp_path / "out"), max_seq_length=64)

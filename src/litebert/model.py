@@ -213,7 +213,8 @@ class Encoder(nn.Module):
     def __init__(self, c: AlbertConfig):
         super().__init__()
         self.config = c
-        # ALBERT always projects (even when E == H, as the original); BERT/ELECTRA only when E != H.
+        # ALBERT always projects (transformers' layout; the original skips it when E == H, which a TF import fills
+        # with the identity); BERT/ELECTRA only when E != H.
         has_projection = c.model_type == "albert" or c.embedding_size != c.hidden_size
         self.embedding_projection = nn.Linear(c.embedding_size, c.hidden_size) if has_projection else None
         self.groups = nn.ModuleList(
@@ -357,7 +358,7 @@ class PreTrainedModel(nn.Module):
         """Load from an HF-layout directory (ALBERT, BERT or ELECTRA discriminator) or a hub id.
 
         Weights of a head the checkpoint lacks are initialised and listed in one warning; tensors the model does not
-        use are listed too. `config_overrides` (e.g. num_labels=3, id2label=...) change the loaded config first.
+        use are listed too (both also in `model.loading_info`). `config_overrides` (e.g. num_labels=3, id2label=...) change the loaded config first.
         """
         directory = ckpt.resolve(path_or_id, revision=revision, cache_dir=cache_dir)
         config = ckpt.read_config(directory)
@@ -367,6 +368,7 @@ class PreTrainedModel(nn.Module):
             config = config.replace(**config_overrides)
         model = cls(config)
         missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+        model.loading_info = {"missing": list(missing), "unexpected": list(unexpected)}  # as transformers reports it
         if missing or unexpected:
             msg = f"{cls.__name__}.from_pretrained({directory}):"
             if missing:

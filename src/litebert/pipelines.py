@@ -156,6 +156,13 @@ def _load(path: str, cls, tokenizer: str | None, device: str, allowed: tuple[str
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heads the pipeline does not use
         model = cls.from_pretrained(directory)
+    missing = model.loading_info["missing"]
+    if cls is AlbertModel and missing and all("pooler" in k for k in missing):
+        model.pooler, missing = None, []  # no pooler in the checkpoint: mean and cls pooling still work
+    if missing:  # a freshly initialised head predicts noise: refuse rather than answer with it
+        raise PipelineError(f"{directory}: {len(missing)} weights the {cls.__name__} pipeline needs are not in the "
+                            f"checkpoint ({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}); a head "
+                            f"fine-tuned with litebert or transformers is needed")
     dev = resolve_device(device)
     return model.eval().to(dev), load_tokenizer(tokenizer or directory), dev
 
@@ -371,7 +378,7 @@ class Choose:
         return cls(*_load(path, AlbertForMultipleChoice, tokenizer, device, ("ForMultipleChoice",)))
 
     @torch.no_grad()
-    def __call__(self, context: str, choices: list[str], question: str = "", max_length: int | None = None,
+    def __call__(self, context: str, choices: list[str], max_length: int | None = None, question: str = "",
                  max_qa_length: int = 128) -> list[dict]:
         if len(choices) < 2:
             raise PipelineError(f"multiple choice needs at least 2 choices, got {len(choices)}")
@@ -415,7 +422,7 @@ def choose(model: str, *, context: str | None = None, choices: list[str] | None 
                     from None
     pipe = Choose.from_pretrained(model, tokenizer, device)
     for item in items:
-        print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"], item["question"])},
+        print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"], question=item["question"])},
                          ensure_ascii=False))
 
 

@@ -308,10 +308,13 @@ class Pretrainer:
         elif old := step_dirs(self.out):
             # a fresh run here would lose its own checkpoints to the rotation (it keeps the highest steps: the old
             # run's) and cut the old run's metrics.jsonl: refuse rather than mix two runs
-            why = "resume is off" if not t.resume else "none is complete"
-            raise TrainingError(f"{self.out} already holds checkpoints of another run (up to {old[-1].name}; {why}): "
-                                f"pass --train.resume true to continue that run, choose another --train.out_dir, or "
-                                f"delete {old[-1].parent} to start over there")
+            if t.resume:
+                raise TrainingError(f"{self.out} holds checkpoints (up to {old[-1].name}) but none is complete "
+                                    f"(config, weights, train_state.pt and rng_rank*.pt): delete the incomplete ones "
+                                    f"in {old[-1].parent} to resume from an earlier one, or start over elsewhere")
+            raise TrainingError(f"{self.out} already holds checkpoints of another run (up to {old[-1].name}; resume "
+                                f"is off): pass --train.resume true to continue that run, choose another "
+                                f"--train.out_dir, or delete {old[-1].parent} to start over there")
         self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
         self.ddp = D.wrap_model(self.model, self.info)
         if t.compile:

@@ -26,8 +26,9 @@ class GlueDataError(ValueError):
 
 def task_columns(config, label_list: list[str] | None, task: str, where) -> list[int]:
     """The checkpoint's logit columns in the task's label order. A checkpoint fine-tuned elsewhere may name the same
-    labels in another order (its config.id2label): its columns are permuted by name (case-insensitive); generic names
-    (LABEL_0, ...) are taken in the task's order; other names, or another label count, are refused."""
+    labels in another order (its config.id2label): its columns are permuted by name (case-insensitive; for the 0/1
+    tasks also by what 0 and 1 mean, e.g. NEGATIVE/POSITIVE for SST-2); generic names (LABEL_0, ...) are taken in the
+    task's order; other names, or another label count, are refused."""
     n = config.num_labels
     if not label_list:
         if n != 1:
@@ -38,11 +39,18 @@ def task_columns(config, label_list: list[str] | None, task: str, where) -> list
         raise GlueDataError(f"{where}: the checkpoint has {n} labels {names}, {task} has {len(label_list)} "
                             f"{label_list}")
     folded = [x.lower() for x in names]
-    if sorted(folded) == sorted(x.lower() for x in label_list):
-        return [folded.index(x.lower()) for x in label_list]
+    for labels in (label_list, LABEL_WORDS.get(task, ())):
+        if sorted(folded) == sorted(x.lower() for x in labels):
+            return [folded.index(x.lower()) for x in labels]
     if all(x == f"label_{i}" for i, x in enumerate(folded)):
         return list(range(n))
-    raise GlueDataError(f"{where}: the checkpoint's labels {names} are not {task}'s {label_list}")
+    raise GlueDataError(f"{where}: the checkpoint's labels {names} are not {task}'s {label_list}"
+                        + (f" (or {list(LABEL_WORDS[task])})" if task in LABEL_WORDS else ""))
+
+
+# What the tasks whose TSV labels are 0/1 mean, as checkpoints on the hub name them (GLUE's own definitions)
+LABEL_WORDS = {"cola": ("unacceptable", "acceptable"), "sst-2": ("negative", "positive"),
+               "mrpc": ("not_equivalent", "equivalent"), "qqp": ("not_duplicate", "duplicate")}
 
 
 @dataclass(frozen=True)

@@ -577,6 +577,9 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
     _check_version(predict_file, dev_version, version)
     s.check_room(tok, dev, predict_file)
     has_answers = any(e.answers or e.is_impossible for e in dev)  # gold to score against
+    if version == "1.1" and has_answers and (q := next((e.qid for e in dev if not e.answers), None)) is not None:
+        raise SquadDataError(f"{predict_file}: question {q!r} has no answer while others have: SQuAD 1.1 scores "
+                             f"every question against its answers (unanswerable questions: --version 2.0)")
     report: dict = {"version": version}
 
     def evaluate_into(m, directory: Path) -> dict:
