@@ -90,7 +90,7 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
     flag takes one value: ``embed --pooling mean MODEL`` leaves MODEL positional."""
     list_flags = _list_flags(commands if commands is not None else COMMANDS, argv)
     out: list[str] = []
-    lists: dict[str, list[str]] = {}  # list flag -> its values so far, in order (written at its first position)
+    lists: dict[str, tuple[int, list[str]]] = {}  # list flag -> (where its value goes in out, its values so far)
     i = 0
     while i < len(argv):
         token = argv[i]
@@ -112,16 +112,16 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
             if len(values) == 1 and _is_json_list(values[0]):
                 values = json.loads(values[0])
             if name not in lists:
-                lists[name] = []
-                out += [name, name]  # placeholder for the value, filled in below
-            lists[name] += values
+                out += [name, ""]  # the value, written below once every occurrence is collected
+                lists[name] = (len(out) - 1, [])
+            lists[name][1].extend(values)
         elif eq:
             out.append(f"{name}={value}")
         else:
             out += [name, *values]
         i = j
-    for name, values in lists.items():
-        out[out.index(name) + 1] = json.dumps(values)
+    for at, values in lists.values():
+        out[at] = json.dumps(values)
     return out
 
 

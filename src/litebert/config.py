@@ -136,10 +136,7 @@ class AlbertConfig:
             # a field left out means transformers' BertConfig / ElectraConfig default, not ALBERT-xxlarge's
             d = {**_HF_DEFAULTS[model_type], **d}
             d.setdefault("embedding_size", d["hidden_size"])  # BERT: E == H
-            layers = d["num_hidden_layers"]
-            if d.get("num_hidden_groups", layers) != layers or d.get("inner_group_num", 1) != 1:
-                raise ConfigError(f"{source}: a {model_type} config cannot share layers (num_hidden_groups/inner_group_num)")
-            d["num_hidden_groups"], d["inner_group_num"] = layers, 1
+            d.setdefault("num_hidden_groups", d["num_hidden_layers"])  # one block per layer (sharing: __post_init__)
             # BERT/ELECTRA heads use `classifier_dropout`, falling back to hidden_dropout_prob when it is null.
             d["classifier_dropout_prob"] = d.get("classifier_dropout")
         if "id2label" in d and d["id2label"] is not None and "num_labels" in d:

@@ -358,7 +358,8 @@ class PreTrainedModel(nn.Module):
         """Load from an HF-layout directory (ALBERT, BERT or ELECTRA discriminator) or a hub id.
 
         Weights of a head the checkpoint lacks are initialised and listed in one warning; tensors the model does not
-        use are listed too (both also in `model.loading_info`). `config_overrides` (e.g. num_labels=3, id2label=...) change the loaded config first.
+        use are listed too (both also in `model.loading_info`). `config_overrides` (e.g. num_labels=3, id2label=...)
+        change the loaded config first.
         """
         directory = ckpt.resolve(path_or_id, revision=revision, cache_dir=cache_dir)
         config = ckpt.read_config(directory)
