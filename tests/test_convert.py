@@ -18,6 +18,7 @@ from litebert.__main__ import main
 from litebert.checkpoint import CheckpointError
 from litebert.convert import convert
 from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names
+from litebert.tokenizer import train_tokenizer
 
 from conftest import DATA
 
@@ -158,7 +159,7 @@ def test_shape_mismatch_and_wrong_head_name_the_tensor(tmp_path):
     cfg = json.loads((d / "albert_config.json").read_text())
     (tmp_path / "wrong.json").write_text(json.dumps({**cfg, "vocab_size": 100}))
     with pytest.raises(CheckpointError, match=r"word_embeddings\.weight has shape \(99, 16\).*\(100, 16\)"):
-        convert(str(d), output=str(tmp_path / "o"), config=str(tmp_path / "wrong.json"))
+        convert(str(d), output=str(tmp_path / "o"), albert_config=str(tmp_path / "wrong.json"))
     with pytest.raises(TFCheckpointError, match=r"does not fill AlbertModel .*unexpected \['predictions"):
         convert(str(d), output=str(tmp_path / "o"), head="encoder")
     (d / "albert_config.json").unlink()
@@ -168,10 +169,14 @@ def test_shape_mismatch_and_wrong_head_name_the_tensor(tmp_path):
 
 def test_sentencepiece_model_beside_the_checkpoint_and_hf_round_trip(tmp_path, capsys):
     d = _copy("albert_tiny_shared", tmp_path)
-    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "30k-clean.model")
+    corpus = tmp_path / "corpus.txt"  # a vocabulary that fits the fixture's 99 embeddings
+    corpus.write_text("".join(f"the {w} sat on a mat and then ran off.\n" for w in ("cat", "dog", "rat", "bat") * 50))
+    train_tokenizer(input=str(corpus), output=str(tmp_path / "tok"), vocab_size=60)
+    shutil.copy(tmp_path / "tok" / "spiece.model", d / "30k-clean.model")
     main(["convert", "--from", "tf", str(d / "model.ckpt-100"), "--config", str(d / "albert_config.json"),
           "--output", str(tmp_path / "hf")])
     assert (tmp_path / "hf" / "spiece.model").is_file()
+    assert json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())["model_max_length"] == 64
     report = json.loads((tmp_path / "hf" / "conversion.json").read_text())
     assert report["tokenizer"].endswith("30k-clean.model") and report["converted"] == 32
     # HF -> HF: the identity layout, checked tensor by tensor
@@ -261,7 +266,7 @@ def test_e_equal_h_checkpoint_without_projection_gets_the_identity(tmp_path, mon
     cfg = json.loads((FIXTURES / "albert_tiny_shared" / "albert_config.json").read_text())
     (tmp_path / "eh.json").write_text(json.dumps({**cfg, "embedding_size": 32}))
     report = convert(str(FIXTURES / "albert_tiny_shared"), output=str(tmp_path / "out"),
-                     config=str(tmp_path / "eh.json"))
+                     albert_config=str(tmp_path / "eh.json"))
     assert any("identity" in n for n in report["notes"])
     saved = load_file(tmp_path / "out" / "model.safetensors")
     assert torch.equal(saved["albert.encoder.embedding_hidden_mapping_in.weight"], torch.eye(32))
@@ -272,4 +277,94 @@ def test_e_equal_h_checkpoint_without_projection_gets_the_identity(tmp_path, mon
     (tmp_path / "eh.json").write_text(json.dumps(cfg))
     arrays = {n: exp[n] for n in exp.files if "embedding_hidden_mapping_in" not in n}
     with pytest.raises(TFCheckpointError, match="missing .*embedding_projection"):
-        convert(str(FIXTURES / "albert_tiny_shared"), output=str(tmp_path / "o2"), config=str(tmp_path / "eh.json"))
+        convert(str(FIXTURES / "albert_tiny_shared"), output=str(tmp_path / "o2"), albert_config=str(tmp_path / "eh.json"))
+
+
+def test_cli_config_flag_is_used_not_swallowed(tmp_path, capsys):
+    """`convert --config F` reaches the conversion (jsonargparse treats --config as its own file of arguments)."""
+    d = _copy("albert_tiny_shared", tmp_path)
+    cfg = json.loads((d / "albert_config.json").read_text())
+    (d / "albert_config.json").unlink()
+    (tmp_path / "wrong.json").write_text(json.dumps({**cfg, "vocab_size": 100}))
+    with pytest.raises(SystemExit) as e:
+        main(["convert", "--from", "tf", str(d), "--config", str(tmp_path / "wrong.json"), "--output",
+              str(tmp_path / "o")])
+    assert e.value.code == 1 and "(99, 16)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["convert", "--from", "tf", str(d), "--config", str(tmp_path / "nope.json"), "--output",
+              str(tmp_path / "o")])
+    assert "nope.json: no such file" in capsys.readouterr().err
+    (tmp_path / "right.json").write_text(json.dumps(cfg))
+    main(["convert", "--from", "tf", str(d), "--config", str(tmp_path / "right.json"), "--output", str(tmp_path / "o")])
+    assert json.loads((tmp_path / "o" / "conversion.json").read_text())["config"] == str(tmp_path / "right.json")
+
+
+def test_output_never_replaces_the_source_or_an_unrelated_directory(tmp_path):
+    d = _copy("albert_tiny_shared", tmp_path)
+    before = sorted(p.name for p in d.iterdir())
+    for out in (d, tmp_path):  # the checkpoint's own directory, or one that contains it
+        with pytest.raises(TFCheckpointError, match="holds the checkpoint being converted"):
+            convert(str(d / "model.ckpt-100"), output=str(out))
+    assert sorted(p.name for p in d.iterdir()) == before
+    other = tmp_path / "models"
+    (other / "keep").mkdir(parents=True)
+    with pytest.raises(TFCheckpointError, match="exists and is not an earlier conversion"):
+        convert(str(d), output=str(other))
+    assert (other / "keep").is_dir()
+    convert(str(d), output=str(tmp_path / "hf"))
+    convert(str(d), output=str(tmp_path / "hf"))  # an earlier conversion is replaced
+    assert (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_checkpoint_named_by_one_of_its_files_or_the_hub_variables_path():
+    shared = FIXTURES / "albert_tiny_shared"
+    assert find_prefix(shared / "model.ckpt-100.index") == (shared / "model.ckpt-100", False)
+    data = next(shared.glob("model.ckpt-100.data-*"))
+    assert find_prefix(data) == (shared / "model.ckpt-100", False)
+    hub = FIXTURES / "albert_tiny_hub"
+    for p in (hub, hub / "variables", hub / "variables" / "variables"):
+        assert find_prefix(p) == (hub / "variables" / "variables", True)
+
+
+def test_missing_index_file_is_named(tmp_path):
+    d = _copy("albert_tiny_shared", tmp_path)
+    (d / "model.ckpt-100.index").unlink()
+    with pytest.raises(TFCheckpointError, match=r"model\.ckpt-100\.data-.* is there but its \.index file is missing"):
+        find_prefix(d / "model.ckpt-100")
+
+
+def test_a_tokenizer_larger_than_the_vocabulary_is_refused(tmp_path):
+    d = _copy("albert_tiny_shared", tmp_path)  # vocab_size 99
+    shutil.copy(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model", d / "30k-clean.model")
+    with pytest.raises(TFCheckpointError, match="30000 pieces, but the checkpoint's vocab_size is 99"):
+        convert(str(d), output=str(tmp_path / "o"))
+
+
+@pytest.mark.parametrize("layers,groups", [(18, 14), (22, 22)])
+def test_odd_layouts_keep_the_originals_layer_to_group_mapping(layers, groups):
+    """Where the original's int(i / L * G) and transformers' int(i / (L / G)) disagree, conversion gives every layer
+    its own copy of the group the original used: the converted model computes the original's function."""
+    from litebert.config import AlbertConfig
+    from litebert.tf_checkpoint import original_group_index, unshare_odd_groups
+
+    cfg = AlbertConfig.from_preset("tiny").replace(num_hidden_layers=layers, num_hidden_groups=groups,
+                                                   inner_group_num=2)
+    torch.manual_seed(0)
+    original = AlbertModel(cfg).eval()
+    state = original.hf_state_dict()
+    unused = set(range(groups)) - {original_group_index(i, layers, groups) for i in range(layers)}
+    assert (groups == layers) == bool(unused)  # L=G=22: the original never creates group_15
+    state = {k: v for k, v in state.items() if not any(f"albert_layer_groups.{g}." in k for g in unused)}
+    notes = []
+    converted_state, converted_cfg = unshare_odd_groups(state, cfg, notes)
+    assert converted_cfg.num_hidden_groups == layers and "one group per layer" in notes[0]
+    converted = AlbertModel(converted_cfg).eval()
+    assert converted.load_hf_state_dict(converted_state) == ([], [])
+    ids = torch.randint(5, cfg.vocab_size, (2, 9))
+    original.config = cfg  # run the unconverted model the way the original does
+    object.__setattr__(cfg, "group_index", lambda i: original_group_index(i, layers, groups))
+    want = original(ids).last_hidden_state
+    torch.testing.assert_close(converted(ids).last_hidden_state, want)
+    # the released layouts (and any layout where the two formulas agree) convert unchanged
+    same = AlbertConfig.from_preset("tiny").replace(num_hidden_layers=12, num_hidden_groups=3)
+    assert unshare_odd_groups({}, same, notes)[1] is same

@@ -369,6 +369,17 @@ def test_weights_are_fsynced_before_the_rename(tmp_path, monkeypatch):
     assert ("fsync", events[rename][1]) in events[:rename], events
 
 
+def test_saved_weights_are_readable_as_the_umask_allows(tmp_path):
+    """Not mkstemp's 0600: a model others (a server, a colleague) cannot read is a surprise."""
+    old = os.umask(0o022)
+    try:
+        AlbertModel(AlbertConfig(**SHARED, num_hidden_layers=1)).save_pretrained(tmp_path)
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"model.safetensors": 0o644,
+                                                                            "config.json": 0o644}
+
+
 # transformers' names of the MLM decoder copy, per layout (the tie target is the word-embedding matrix)
 _DECODER = {"albert": "predictions.decoder.weight", "bert": "cls.predictions.decoder.weight",
             "electra": "generator_lm_head.weight"}

@@ -273,3 +273,19 @@ def test_electra_heads_parity_both_ways(tmp_path, ours_name, theirs_name, extra,
         o, t = mine(**inputs), back.eval()(**inputs)
     for f in fields:
         torch.testing.assert_close(getattr(o, f), getattr(t, f), **TOL)
+
+
+@pytest.mark.parametrize("layers,groups", [(18, 14), (22, 22)])
+def test_odd_group_layouts_map_layers_as_transformers(tmp_path, layers, groups):
+    """Layouts where the original's int(i / L * G) and transformers' int(i / (L / G)) disagree: an HF-layout
+    checkpoint computes transformers' function in litebert too (TF checkpoints of such layouts are unshared by
+    `litebert convert`, tests/test_convert.py)."""
+    cfg = dict(embedding_size=8, hidden_size=16, num_hidden_layers=layers, num_hidden_groups=groups, inner_group_num=1,
+               num_attention_heads=2, intermediate_size=20)
+    torch.manual_seed(0)
+    theirs = transformers.AlbertModel(_hf_config(cfg)).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = litebert.AlbertModel.from_pretrained(tmp_path).eval()
+    inputs = _inputs("AlbertModel")
+    with torch.no_grad():
+        torch.testing.assert_close(ours(**inputs).last_hidden_state, theirs(**inputs).last_hidden_state, **TOL)

@@ -79,8 +79,11 @@ def test_race_end_to_end_tiny(pretrained, tmp_path, capsys):
     main(["race", "--data_dir", str(RACE), "--model", str(pretrained), "--output", str(out),
           "--train_split", "dev[:24]", "--eval_split", "dev[1420:1452]", "--predict_split", "dev[:6]",
           "--max_seq_length", "96", "--max_qa_length", "32", "--train_steps", "4", "--warmup_steps", "1",
-          "--batch_size", "4", "--micro_batch_size", "2", "--lr", "1e-4", "--progress", "false"])
+          "--batch_size", "4", "--micro_batch_size", "2", "--lr", "1e-4", "--dropout_prob", "0", "--progress", "false"])
     printed = json.loads(capsys.readouterr().out)
+    assert json.loads((out / "best" / "config.json").read_text())["classifier_dropout_prob"] == 0.0  # v2's setting
+    report = json.loads((out / "race_results.json").read_text())
+    assert report["predictions"].endswith(f"(from {out / 'best'})")  # the original predicts with model.ckpt-best
     last = printed["eval"]["last"]
     assert (last["middle_total"], last["high_total"], last["total"]) == (16, 16, 32)
     assert last["accuracy"] == pytest.approx((last["middle_accuracy"] + last["high_accuracy"]) / 2)

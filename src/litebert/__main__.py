@@ -76,8 +76,11 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 # `litebert squad --flags` is `litebert squad run --flags` (the group also has `evaluate`)
 DEFAULT_SUBCOMMANDS = {"squad": "run"}
 
-# Flags whose natural spelling is a Python keyword: `--from tf` is the parameter `from_`.
+# Flags whose natural spelling is a Python keyword or taken by jsonargparse: `--from tf` is the parameter `from_`;
+# `convert --config F` (the original's albert_config.json) is `--albert_config F`, since jsonargparse reads `--config`
+# as a file of the command's own arguments and drops it.
 _ALIASES = {"--from": "--from_"}
+_COMMAND_ALIASES = {"convert": {"--config": "--albert_config"}}
 
 
 def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) -> list[str]:
@@ -89,6 +92,7 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
     one), so texts are never read as YAML (``--text "[MASK] is"`` stays that text, ``--text null`` the word). Any other
     flag takes one value: ``embed --pooling mean MODEL`` leaves MODEL positional."""
     list_flags = _list_flags(commands if commands is not None else COMMANDS, argv)
+    aliases = {**_ALIASES, **(_COMMAND_ALIASES.get(argv[0], {}) if argv else {})}
     out: list[str] = []
     lists: dict[str, tuple[int, list[str]]] = {}  # list flag -> (where its value goes in out, its values so far)
     i = 0
@@ -100,7 +104,7 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
             continue
         name, eq, value = token.partition("=")
         name = "--" + name[2:].replace("-", "_")
-        name = _ALIASES.get(name, name)
+        name = aliases.get(name, name)
         j = i + 1
         if eq:
             values = [value]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,14 +280,20 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 def write_checkpoint(directory: str | os.PathLike, config: AlbertConfig, hf_state: dict[str, torch.Tensor]) -> Path:
     """Write `config.json` and `model.safetensors` atomically (weights first, so a config never points at nothing)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{SAFE_WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
+    tmp = directory / f".{SAFE_WEIGHTS_NAME}.tmp-{os.getpid()}"
     try:
         save_file(hf_state, tmp, metadata={"format": "pt"})
+        os.chmod(tmp, 0o666 & ~_umask())  # safetensors writes 0600: weights others (a server) could not read
         with open(tmp, "rb+") as f:  # on disk before the rename, or a crash can leave a renamed empty/partial file
             os.fsync(f.fileno())
         os.replace(tmp, directory / SAFE_WEIGHTS_NAME)

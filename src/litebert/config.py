@@ -112,8 +112,11 @@ class AlbertConfig:
         return None if self.id2label is None else {v: k for k, v in self.id2label.items()}
 
     def group_index(self, layer: int) -> int:
-        """The group whose weights layer `layer` uses: the original's int(layer / L * G), in exact integer math."""
-        return layer * self.num_hidden_groups // self.num_hidden_layers
+        """The group whose weights layer `layer` uses, as transformers computes it (`int(layer / (L / G))`), so an
+        HF-layout checkpoint runs the same function in both. The original's `int(layer / L * G)` agrees for every
+        released layout but not for some odd ones (L=44, G=22 at layer 30; L=G=22 never uses group 15): `litebert
+        convert` gives such TF checkpoints one group per layer (tf_checkpoint.original_group_index)."""
+        return int(layer / (self.num_hidden_layers / self.num_hidden_groups))
 
     def replace(self, **changes: Any) -> "AlbertConfig":
         return dataclasses.replace(self, **changes)

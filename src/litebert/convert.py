@@ -16,7 +16,7 @@ from litebert.config import AlbertConfig
 from litebert.model import (MODEL_CLASSES, AlbertForMultipleChoice, AlbertForPreTraining, AlbertForQuestionAnswering,
                             AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel)
 from litebert.textio import atomic_write_bytes
-from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names
+from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names, unshare_odd_groups
 
 HEADS = {"pretraining": AlbertForPreTraining, "classification": AlbertForSequenceClassification,
          "multiple_choice": AlbertForMultipleChoice, "squad": AlbertForQuestionAnswering, "squad_v2": AlbertForSquadV2,
@@ -94,6 +94,8 @@ def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "
     cfg_path = Path(config) if config else _find_config(prefix, hub)
     if cfg_path is None:
         raise TFCheckpointError(f"{path}: no albert_config.json beside the checkpoint; pass --config")
+    if not cfg_path.is_file():
+        raise TFCheckpointError(f"--config {cfg_path}: no such file (expected the original albert_config.json)")
     cfg = AlbertConfig.from_json_file(cfg_path)
     notes = []
     if cfg.hidden_act == "gelu" and cfg.model_type == "albert":
@@ -114,6 +116,7 @@ def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "
             raise TFCheckpointError(f"{prefix}: {source_of[hf_key]} and {tf_name} both map to {hf_key}")
         hf_state[hf_key], source_of[hf_key] = t, tf_name
     fill_identity_projection(hf_state, cfg, notes)
+    hf_state, cfg = unshare_odd_groups(hf_state, cfg, notes)
     cls, overrides = _pick_head(hf_state, head)
     model = cls(cfg.replace(**overrides) if overrides else cfg)
     if getattr(model, "backbone_prefix", "") and getattr(getattr(model, "albert", None), "pooler", None) is None:
@@ -147,7 +150,29 @@ def convert_hf(path: str | Path) -> tuple[torch.nn.Module, dict, Path]:
         directory
 
 
-def convert(path: str, *, output: str, from_: str = "tf", to: str = "hf", config: str | None = None,
+def _check_output(out: Path, source: Path) -> None:
+    """Refuse an --output that would replace the source or a directory that is not a previous conversion: the output
+    directory is replaced as a whole."""
+    src = source.resolve()
+    if out == src or out in src.parents:
+        raise TFCheckpointError(f"--output {out}: holds the checkpoint being converted ({source}), and the output "
+                                f"directory is replaced as a whole; pick a new directory")
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or (out / "conversion.json").is_file())):
+        raise TFCheckpointError(f"--output {out}: exists and is not an earlier conversion (no conversion.json); "
+                                f"the output directory is replaced as a whole, so pick a new one or remove it")
+
+
+def _with_model_limits(tokenizer, cfg: AlbertConfig, spm: Path):
+    """The SentencePiece model beside a checkpoint, checked against the model's embedding table and given the model's
+    maximum length (the tokenizer alone would say 512)."""
+    if len(tokenizer) > cfg.vocab_size:
+        raise TFCheckpointError(f"{spm}: {len(tokenizer)} pieces, but the checkpoint's vocab_size is {cfg.vocab_size}: "
+                                f"not this model's vocabulary (its ids would index past the embeddings)")
+    tokenizer.model_max_length = cfg.max_position_embeddings
+    return tokenizer
+
+
+def convert(path: str, *, output: str, from_: str = "tf", to: str = "hf", albert_config: str | None = None,
             head: str = "auto") -> dict:
     """Convert a TF checkpoint, a TF-Hub module or an HF checkpoint into an HF-layout directory.
 
@@ -163,34 +188,38 @@ def convert(path: str, *, output: str, from_: str = "tf", to: str = "hf", config
         output: Directory to write (config.json, model.safetensors, tokenizer files, conversion.json).
         from_: tf | hf.
         to: hf (litebert's own layout is the HF one).
-        config: TF: the original albert_config.json (default: the one beside the checkpoint).
+        albert_config: TF: the original albert_config.json (default: the one beside the checkpoint; `--config`
+            works too).
         head: TF: auto (from the variables present) | pretraining | classification | multiple_choice | squad |
             squad_v2 | encoder.
     """
     if to != "hf":
         raise TFCheckpointError(f"--to must be hf (litebert's checkpoints are in the HF layout), got {to!r}")
-    out = Path(output)
+    if from_ not in ("tf", "hf"):
+        raise TFCheckpointError(f"--from must be tf or hf, got {from_!r}")
+    out = Path(output).resolve()
     tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     if from_ == "tf":
-        model, report = convert_tf(path, config, head)
         prefix, hub = find_prefix(path)
+        _check_output(out, prefix.parent.parent if hub else prefix)
+        model, report = convert_tf(path, albert_config, head)
+        shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         spm = _find_spm(prefix, hub)
         if spm is not None:
             from litebert.tokenizer import load_tokenizer
 
-            load_tokenizer(spm).save_pretrained(tmp)
+            _with_model_limits(load_tokenizer(spm), model.config, spm).save_pretrained(tmp)
             report["tokenizer"] = str(spm)
-    elif from_ == "hf":
+    else:
         model, report, directory = convert_hf(path)
+        _check_output(out, directory)
+        shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         copied = [n for n in _TOKENIZER_FILES if (directory / n).is_file()]
         for name in copied:
             shutil.copy(directory / name, tmp / name)
         report["tokenizer_files"] = copied
-    else:
-        raise TFCheckpointError(f"--from must be tf or hf, got {from_!r}")
     atomic_write_bytes(tmp / "conversion.json", json.dumps(report, indent=2).encode())
     T.replace_dir(tmp, out)
     print(f"[litebert convert] {report['source']} -> {out} ({report['architecture']}, "

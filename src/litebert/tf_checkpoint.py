@@ -243,11 +243,15 @@ def find_prefix(path: str | Path) -> tuple[Path, bool]:
     """(checkpoint prefix, is a TF-Hub module) for a prefix, a directory holding one checkpoint (its `checkpoint`
     state file decides when there are several), or a TF-Hub module directory (variables/variables)."""
     p = Path(path)
+    if p.suffix == ".index" or re.fullmatch(r"\.data-\d+-of-\d+", p.suffix):  # one of the files, not the prefix
+        p = p.with_suffix("")
     if Path(f"{p}.index").is_file():
-        return p, False
+        return p, p.name == "variables" and p.parent.name == "variables"  # a TF-Hub module's variables/variables
     if p.is_dir():
         if (p / "variables" / "variables.index").is_file():
             return p / "variables" / "variables", True
+        if p.name == "variables" and (p / "variables.index").is_file():
+            return p / "variables", True
         state = p / "checkpoint"
         if state.is_file():
             m = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text(), flags=re.M)
@@ -259,8 +263,35 @@ def find_prefix(path: str | Path) -> tuple[Path, bool]:
         if len(found) > 1:
             raise TFCheckpointError(f"{p}: holds several checkpoints ({', '.join(f.stem for f in found)}); pass the "
                                     f"prefix of one, e.g. {found[-1].with_suffix('')}")
-    raise TFCheckpointError(f"{path}: no TF checkpoint here (expected PREFIX.index, a directory with one, or a TF-Hub "
-                            f"module with variables/variables.index)")
+    data = sorted(p.parent.glob(f"{p.name}.data-*")) if not p.is_dir() else sorted(p.glob("*.data-*"))
+    hint = f" ({data[0].name} is there but its .index file is missing)" if data else ""
+    raise TFCheckpointError(f"{path}: no TF checkpoint here{hint} (expected PREFIX.index, a directory with one, or a "
+                            f"TF-Hub module with variables/variables.index)")
+
+
+def original_group_index(layer: int, num_layers: int, num_groups: int) -> int:
+    """The group google-research/albert's modeling.py gives layer `layer`: int(layer_idx / L * G) in floating point."""
+    return int(layer / num_layers * num_groups)
+
+
+def unshare_odd_groups(hf_state: dict, cfg, notes: list[str]):
+    """(state, config) computing the original's function in the HF layout. Where the original's layer -> group
+    mapping differs from transformers' (`AlbertConfig.group_index`; only odd layouts, e.g. L=44 with G=22, or L=G=22
+    where the original never creates group_15), each layer gets its own copy of the group the original used: one group
+    per layer, more weights, the same outputs."""
+    L, G = cfg.num_hidden_layers, cfg.num_hidden_groups
+    used = [original_group_index(i, L, G) for i in range(L)]
+    if used == [cfg.group_index(i) for i in range(L)]:
+        return hf_state, cfg
+    group_key = re.compile(r"^(.*encoder\.albert_layer_groups\.)(\d+)\.(.*)$")
+    out = {k: v for k, v in hf_state.items() if not group_key.match(k)}
+    for k, v in hf_state.items():
+        m = group_key.match(k)
+        for layer in (i for i, g in enumerate(used) if m and g == int(m.group(2))):
+            out[f"{m.group(1)}{layer}.{m.group(3)}"] = v.clone()
+    notes.append(f"num_hidden_layers {L} with num_hidden_groups {G}: the original maps layers to groups {used}, "
+                 f"transformers differently; converted to one group per layer ({L} groups, copies of the original's)")
+    return out, cfg.replace(num_hidden_groups=L)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

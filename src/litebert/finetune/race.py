@@ -185,7 +185,8 @@ def accuracy_by_level(scores: np.ndarray, data: ChoiceSet) -> dict[str, float]:
 
 def race(*, data_dir: str, model: str, output: str, train_split: str = "train", eval_split: str = "dev",
          predict_split: str | None = None, do_train: bool = True, middle_only: bool = False, high_only: bool = False,
-         max_seq_length: int = 512, max_qa_length: int = 128, lr: float = 1e-5, train_steps: int = 12000,
+         max_seq_length: int = 512, max_qa_length: int = 128, lr: float = 1e-5, dropout_prob: float = 0.1,
+         train_steps: int = 12000,
          warmup_steps: int = 1000, batch_size: int = 32, micro_batch_size: int | None = None,
          eval_every: int | None = None, seed: int = 12345, precision: str = "fp32", unpad: bool = False,
          compile: str = "none", device: str = "auto", tokenizer: str | None = None, resume: bool = True,
@@ -202,13 +203,15 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
         output: Directory for best/, last/, eval_results.json, race_results.json and predictions.
         train_split: Split to train on; a slice such as dev[:1000] takes part of one.
         eval_split: Split to evaluate on (and pick best/ by), e.g. dev or dev[1000:].
-        predict_split: Split to write OUTPUT/predictions_SPLIT.jsonl for (id, level, predicted A-D, scores).
+        predict_split: Split to write OUTPUT/predictions_SPLIT.jsonl for (id, level, predicted A-D, scores), from
+            the best-dev checkpoint as the original (model.ckpt-best).
         do_train: Fine-tune; false evaluates --model as it is.
         middle_only: Only the middle-school questions.
         high_only: Only the high-school questions.
         max_seq_length: Tokens per (article, option) row.
         max_qa_length: Tokens kept of question + option (its last ones).
         lr: Peak learning rate (the original: 1e-5; its README: ALBERT v2 needs 1e-5 and no dropout).
+        dropout_prob: Dropout before the classifier (the original's flag, default 0.1; its README: 0 for v2 models).
         train_steps: Optimizer steps (the original: 12000).
         warmup_steps: Warmup steps (the original: 1000).
         batch_size: Questions per optimizer step over all ranks (the original: 32).
@@ -247,7 +250,7 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
                             max_seq_length=max_seq_length, seed=seed, precision=precision, unpad=unpad, compile=compile, device=device,
                             resume=resume, progress=progress)
         torch.manual_seed(seed)
-        net = AlbertForMultipleChoice.from_pretrained(model)
+        net = AlbertForMultipleChoice.from_pretrained(model, classifier_dropout_prob=dropout_prob)
 
         def evaluate(m) -> dict:
             return accuracy_by_level(predict_logits(m, dev, info.device, 16, precision), dev)
@@ -261,7 +264,7 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
         report["train"] = trained
         report["eval"] = {"best_dev (selected on dev: optimistic)": trained["best_dev (selected on dev: optimistic)"],
                           "last": trained["last"]}
-        final = out / "last"
+        final = out / "best"  # the original predicts with model.ckpt-best
     else:
         if not info.is_main:
             D.teardown()
