@@ -326,6 +326,14 @@ def test_checkpoint_named_by_one_of_its_files_or_the_hub_variables_path():
         assert find_prefix(p) == (hub / "variables" / "variables", True)
 
 
+def test_checkpoint_state_file_with_the_absolute_path_of_a_moved_run(tmp_path):
+    d = _copy("albert_tiny_groups", tmp_path)
+    shutil.copy(d / "model.ckpt-100.index", d / "model.ckpt-50.index")  # two checkpoints: the state file decides
+    (d / "checkpoint").write_text('model_checkpoint_path: "/gcs/run/model.ckpt-100"\n'
+                                  'all_model_checkpoint_paths: "/gcs/run/model.ckpt-100"\n')
+    assert find_prefix(d) == (d / "model.ckpt-100", False)
+
+
 def test_missing_index_file_is_named(tmp_path):
     d = _copy("albert_tiny_shared", tmp_path)
     (d / "model.ckpt-100.index").unlink()

@@ -255,8 +255,10 @@ def find_prefix(path: str | Path) -> tuple[Path, bool]:
         state = p / "checkpoint"
         if state.is_file():
             m = re.search(r'^model_checkpoint_path:\s*"([^"]+)"', state.read_text(), flags=re.M)
-            if m and Path(f"{p / m.group(1)}.index").is_file():
-                return p / m.group(1), False
+            if m:  # relative, or absolute where the run was written (a moved or downloaded run: its basename here)
+                for named in (p / m.group(1), p / Path(m.group(1)).name):
+                    if Path(f"{named}.index").is_file():
+                        return named, False
         found = sorted(p.glob("*.index"))
         if len(found) == 1:
             return found[0].with_suffix(""), False
