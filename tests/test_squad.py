@@ -341,3 +341,32 @@ def test_version_comes_from_the_file_and_unlabelled_v1_questions_are_predictable
     with pytest.raises(SquadDataError, match=r"v1.json: question 'q1' has no answer; SQuAD 1.1 training needs one"):
         Q.squad(version="1.1", train_file=str(p), predict_file=str(p), model=str(pretrained),
                 output=str(tmp_path / "out"), max_seq_length=64)
+
+
+@pytest.mark.parametrize("value", ["0.3", None, [0.3], True, float("nan")])
+def test_na_probs_must_be_numbers(tmp_path, value):
+    sample = SQ / "samples" / "dev-v2.0_hf_dummy_2q.json"
+    qids = [qa["id"] for a in load_dataset(sample)[0] for p in a["paragraphs"] for qa in p["qas"]]
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps({q: "" for q in qids}))
+    probs = tmp_path / "na.json"
+    probs.write_text(json.dumps({qids[0]: 0.5, qids[1]: value}))
+    with pytest.raises(SquadDataError, match=rf"na.json: the no-answer probability of question '{qids[1]}' is "
+                                             rf".*; expected a number"):
+        evaluate_files(str(sample), str(preds), str(probs))
+    probs.write_text(json.dumps({qids[0]: 0.5, qids[1]: 1}))  # ints are numbers
+    assert evaluate_files(str(sample), str(preds), str(probs))["total"] == 2
+
+
+@pytest.mark.parametrize("version", ["1.1", "v2.0"])
+def test_a_data_file_without_questions_is_an_error(tmp_path, capsys, version):
+    empty = tmp_path / "empty.json"
+    preds = tmp_path / "preds.json"
+    preds.write_text("{}")
+    for data in ([], [{"title": "t", "paragraphs": [{"context": "c", "qas": []}]}]):
+        empty.write_text(json.dumps({"version": version, "data": data}))
+        with pytest.raises(SquadDataError, match=r"empty.json: no questions; expected at least one"):
+            evaluate_files(str(empty), str(preds))
+    with pytest.raises(SystemExit) as e:
+        main(["squad", "evaluate", str(empty), str(preds)])
+    assert e.value.code == 1 and "empty.json: no questions" in capsys.readouterr().err

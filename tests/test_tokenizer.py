@@ -39,6 +39,7 @@ from litebert.tokenizer import (
     TokenizerTrainingError,
     TruncationError,
     WordPieceTokenizer,
+    _split_long_line,
     is_word_start_piece,
     load_tokenizer,
     preprocess_text,
@@ -814,3 +815,113 @@ def test_preprocess_text_matches_google_research() -> None:
         assert preprocess_text(s, lower=False) == _gr_preprocess_text(s, lower=False)
     assert preprocess_text("``a'' b", lower=False, replace_quotes=True) == '"a" b'
     assert preprocess_text("Café", lower=True, keep_accents=True) == "café"
+
+
+@needs_data
+@pytest.mark.parametrize("model_type", ["unigram", "bpe", "wordpiece"])
+def test_training_keeps_lines_longer_than_sentencepiece_takes(
+    small_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, model_type: str
+) -> None:
+    lines = list(iter_lines(small_corpus))
+    corpus = _write_corpus(tmp_path / "long.txt", [*lines, "blorptastic " * 400])  # one line of 4,800 bytes
+    with caplog.at_level(logging.WARNING, logger="litebert.tokenizer"):
+        out = train_tokenizer(input=str(corpus), output=str(tmp_path / "t"), vocab_size=1000, model_type=model_type)
+    tok = load_tokenizer(out)
+    assert tok.tokenize("blorptastic") in (["▁blorptastic"], ["blorptastic"])  # was characters
+    if model_type != "wordpiece":  # the tokenizers library has no line-length limit
+        assert "split 1 line(s) longer than 4192 bytes" in caplog.text
+    # All of the corpus as a single line: SentencePiece alone dropped it and failed with "!sentences_.empty()".
+    one_line = _write_corpus(tmp_path / "one_line.txt", [" ".join(lines)])
+    out = train_tokenizer(input=str(one_line), output=str(tmp_path / "t1"), vocab_size=1000, model_type=model_type)
+    tok_one_line = load_tokenizer(out)
+    assert tok_one_line.vocab_size == 1000
+
+    def pieces_per_word(t: Tokenizer | WordPieceTokenizer) -> float:
+        return sum(len(t.tokenize(line)) for line in lines[:300]) / sum(len(line.split()) for line in lines[:300])
+
+    assert pieces_per_word(tok_one_line) == pytest.approx(pieces_per_word(tok), abs=0.1)  # about 1.75 both
+
+
+def test_long_lines_split_at_spaces_into_utf8_bytes_that_fit() -> None:
+    text = " ".join(["naïve", "日本語", "word"] * 500)  # 2- and 3-byte characters
+    chunks = _split_long_line(text, max_bytes=100)
+    assert " ".join(chunks) == text
+    assert all(len(c.encode()) <= 100 and not c.startswith(" ") and not c.endswith(" ") for c in chunks)
+    assert max(len(c.encode()) for c in chunks) > 90  # filled, not cut at every space
+    word = "é" * 120 + "日" * 50  # no space: cut at character boundaries, 240 + 150 bytes
+    assert _split_long_line(word, max_bytes=101) == ["é" * 50, "é" * 50, "é" * 20 + "日" * 20, "日" * 30]
+    assert _split_long_line("short line") == ["short line"]
+
+
+def test_training_without_sentences_names_the_files(tmp_path: Path) -> None:
+    marks = _write_corpus(tmp_path / "marks.txt", ["\u0301\u0308 \u0301"] * 300)  # empty once accents are stripped
+    with pytest.raises(TokenizerTrainingError, match=r"marks.txt: no sentences to train on; .* expected lines of text"):
+        train_tokenizer(input=str(marks), output=str(tmp_path / "o"), vocab_size=100)
+
+
+@pytest.mark.parametrize("model_type", ["unigram", "wordpiece"])
+def test_training_refuses_input_that_is_not_text(tmp_path: Path, model_type: str) -> None:
+    lines = [f"line {i} of some plain english text, with words" for i in range(2000)]
+    text = "\n".join(lines) + "\n"
+    rng = np.random.default_rng(0)
+    cases = {
+        "utf16.txt": (text.encode("utf-16"), r"utf16.txt:1: byte 0: a UTF-16/32 byte-order mark"),
+        "utf16le.txt": (text.encode("utf-16-le"), r"utf16le.txt:1: byte 1: a NUL byte"),
+        "random.bin": (rng.integers(0, 256, 100_000, dtype=np.uint8).tobytes(), r"random.bin:\d+: "),
+        # Cyrillic in Windows-1251: not UTF-8 nearly everywhere, and Windows-1252 would make it garbage.
+        "cp1251.txt": (("Привет, как дела сегодня\n" * 300).encode("cp1251"),
+                       r"cp1251.txt:\d+: \d+ of the first \d+ bytes are not valid UTF-8 .*the first at byte 0\)"),
+        # A NUL past the lines checked before training: found while training, in a compressed file.
+        "late_nul.txt.gz": (gzip.compress((text + "tail\0\n").encode()),
+                            rf"late_nul.txt.gz:2001: byte {len(text) + 4} of the gzip-decompressed text: a NUL"),
+    }  # fmt: skip
+    for name, (data, message) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(TextFileError, match=message + ".*expected UTF-8 text"):
+            train_tokenizer(input=str(tmp_path / name), output=str(tmp_path / "o"), vocab_size=100,
+                            model_type=model_type)  # fmt: skip
+    assert not (tmp_path / "o").exists()
+    # Old Windows-1252 text (documented): accented lines are read with the fallback and train as usual.
+    legacy = tmp_path / "legacy.txt"
+    legacy.write_bytes(text.encode() + ("le café — à 5 £ près, déjà vu\n" * 40).encode("cp1252"))
+    out = train_tokenizer(input=str(legacy), output=str(tmp_path / "ok"), vocab_size=100, model_type=model_type)
+    assert load_tokenizer(out).decode(load_tokenizer(out).encode("déjà").input_ids) == "deja"
+
+
+@needs_data
+def test_saving_one_kind_of_tokenizer_removes_the_other(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "s3"
+    (tmp_path / "s3").mkdir()
+    (out / "model.safetensors").write_bytes(b"weights")  # a model saved beside the tokenizer is left alone
+    train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=600, model_type="bpe")
+    train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=700, model_type="wordpiece")
+    assert {p.name for p in out.iterdir()} == {
+        "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "model.safetensors"
+    }  # fmt: skip
+    tok = load_tokenizer(out)
+    assert isinstance(tok, WordPieceTokenizer) and tok.vocab_size == 700
+    assert len(transformers.AutoTokenizer.from_pretrained(out)) == 700
+    train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=800)  # unigram over WordPiece
+    assert not (out / "vocab.txt").exists() and (out / "tokenizer.json").exists()
+    tok = load_tokenizer(out)
+    assert isinstance(tok, Tokenizer) and tok.vocab_size == 800
+    # A save that fails part way leaves the directory as it was.
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def fail_on_tokenizer_json(path: Path, data: bytes) -> None:
+        if Path(path).name == "tokenizer.json":
+            raise OSError(28, "No space left on device")
+        atomic_write_bytes(path, data)
+
+    monkeypatch.setattr("litebert.tokenizer.atomic_write_bytes", fail_on_tokenizer_json)
+    with pytest.raises(OSError, match="No space left"):
+        WordPieceTokenizer(DATA / "bert" / "bert-base-uncased-vocab.txt").save_pretrained(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # Both kinds in one directory (another *.model file): tokenizer_config.json says which, as for transformers.
+    (out / "other.model").write_bytes((out / "spiece.model").read_bytes())
+    monkeypatch.undo()
+    WordPieceTokenizer(DATA / "bert" / "bert-base-uncased-vocab.txt").save_pretrained(out)
+    assert isinstance(load_tokenizer(out), WordPieceTokenizer)

@@ -32,6 +32,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
@@ -944,10 +946,8 @@ class Tokenizer(_BaseTokenizer):
 
         transformers cannot express ``"original"`` mode (no quote-free normaliser, no re-split) or BPE models; for
         those only the first three files are written and litebert reads the mode back from ``litebert_mode``.
+        A WordPiece ``vocab.txt`` (and a ``tokenizer.json`` not written here) left by an earlier save is deleted.
         """
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / _SPM_MODEL_FILE, self._model_bytes)
         tokens = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), self.special_tokens))
         config = {
             "tokenizer_class": "AlbertTokenizer",
@@ -960,15 +960,16 @@ class Tokenizer(_BaseTokenizer):
             "model_max_length": self.model_max_length,
             "litebert_mode": self.mode,
         }
-        atomic_write_bytes(out / _CONFIG_FILE, (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode())
         special_map = {"bos_token": "[CLS]", "eos_token": "[SEP]", **tokens}
-        atomic_write_bytes(out / _SPECIAL_MAP_FILE, (json.dumps(special_map, indent=2) + "\n").encode())
-        tokenizer_json = out / _TOKENIZER_JSON
+        files = {
+            _SPM_MODEL_FILE: self._model_bytes,
+            _CONFIG_FILE: (json.dumps(config, indent=2, ensure_ascii=False) + "\n").encode(),
+            _SPECIAL_MAP_FILE: (json.dumps(special_map, indent=2) + "\n").encode(),
+        }
         if isinstance(self._backend, _RustUnigramBackend):
-            atomic_write_bytes(tokenizer_json, self._backend.rust.to_str(pretty=True).encode())
-        elif tokenizer_json.exists():  # a stale pipeline from another tokenizer would override spiece.model
-            tokenizer_json.unlink()
-        return out
+            files[_TOKENIZER_JSON] = self._backend.rust.to_str(pretty=True).encode()
+        # A stale tokenizer.json would override spiece.model in transformers, a stale vocab.txt confuse loaders.
+        return _save_files(directory, files, stale=(_TOKENIZER_JSON, _WORDPIECE_VOCAB_FILE))
 
     # -- hooks ------------------------------------------------------------------------------------------------------
 
@@ -1108,10 +1109,8 @@ class WordPieceTokenizer(_BaseTokenizer):
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``vocab.txt``, ``tokenizer_config.json``, ``special_tokens_map.json`` and ``tokenizer.json`` (what
-        transformers' ``BertTokenizer.from_pretrained`` reads), each atomically."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / _WORDPIECE_VOCAB_FILE, ("\n".join(self._pieces) + "\n").encode("utf-8"))
+        transformers' ``BertTokenizer.from_pretrained`` reads), all or none; a SentencePiece ``spiece.model`` left by
+        an earlier save is deleted."""
         tokens = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), self.special_tokens))
         config = {
             "tokenizer_class": "BertTokenizer",
@@ -1121,10 +1120,13 @@ class WordPieceTokenizer(_BaseTokenizer):
             **tokens,
             "model_max_length": self.model_max_length,
         }
-        atomic_write_bytes(out / _CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
-        atomic_write_bytes(out / _SPECIAL_MAP_FILE, (json.dumps(tokens, indent=2) + "\n").encode())
-        atomic_write_bytes(out / _TOKENIZER_JSON, self._rust.to_str(pretty=True).encode())
-        return out
+        files = {
+            _WORDPIECE_VOCAB_FILE: ("\n".join(self._pieces) + "\n").encode("utf-8"),
+            _CONFIG_FILE: (json.dumps(config, indent=2) + "\n").encode(),
+            _SPECIAL_MAP_FILE: (json.dumps(tokens, indent=2) + "\n").encode(),
+            _TOKENIZER_JSON: self._rust.to_str(pretty=True).encode(),
+        }
+        return _save_files(directory, files, stale=(_SPM_MODEL_FILE,))
 
     def _encode_raw(self, texts: Sequence[str], with_offsets: bool, split_special_tokens: bool = False) -> RawEncoding:
         tk = self._rust
@@ -1157,7 +1159,28 @@ class WordPieceTokenizer(_BaseTokenizer):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Loading
+# Saving and loading
+
+
+def _save_files(directory: str | os.PathLike[str], files: dict[str, bytes], stale: Sequence[str]) -> Path:
+    """Put a tokenizer's ``files`` (name -> content) into ``directory`` and delete the ``stale`` names not among them
+    (another kind of tokenizer's files), so that loaders never find two tokenizers there. Other files (a model's) are
+    left alone. Everything is written to a temporary folder inside ``directory`` first and renamed into place only
+    once complete, so a save that fails leaves the directory as it was."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tokenizer-save-", dir=out))
+    try:
+        for name, data in files.items():
+            atomic_write_bytes(staging / name, data)
+        for name in files:
+            os.replace(staging / name, out / name)
+        for name in stale:  # after the new config is in place, which tells loaders the kind if this is cut short
+            if name not in files:
+                (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
 
 
 def _resolve_pretrained(
@@ -1243,6 +1266,8 @@ def load_tokenizer(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Token
     )
     if path.is_dir():
         has_spm = (path / _SPM_MODEL_FILE).is_file() or any(path.glob("*.model"))
+        if has_spm and (path / _WORDPIECE_VOCAB_FILE).is_file():  # both kinds: follow the config, as transformers
+            has_spm = not str(_read_config(path).get("tokenizer_class", "")).startswith("Bert")
         if has_spm:
             return Tokenizer.from_pretrained(path, **kwargs)
         if (path / _WORDPIECE_VOCAB_FILE).is_file():
@@ -1263,11 +1288,41 @@ _VOCAB_TOO_HIGH_RE = re.compile(r"Vocabulary size too high \((\d+)\)\. Please se
 _VOCAB_TOO_SMALL_RE = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 
+# SentencePiece's max_sentence_length (its default, which the ALBERT recipe keeps): it silently drops longer sentences,
+# so training splits them first.
+_SPM_MAX_SENTENCE_BYTES = 4192
+_CHECK_LINES = 1000  # lines of each input read before training (not-text checks); the rest is read while training
+
+
 def _check_inputs(paths: list[Path]) -> None:
-    """Fail early, naming the file, if an input is missing, unreadable, corrupt at its start, or has no text."""
+    """Fail before training, naming the file, if an input is missing, unreadable, corrupt or not text at its start,
+    or has no text."""
     for path in paths:
-        if not any(line.strip() for line in iter_lines(path)):
+        has_text = False
+        for line_no, line in enumerate(iter_lines(path), 1):
+            has_text = has_text or bool(line.strip())
+            if has_text and line_no >= _CHECK_LINES:
+                break
+        if not has_text:
             raise TextFileError(f"{path}: no text in this file (it is empty or blank)")
+
+
+def _split_long_line(text: str, max_bytes: int = _SPM_MAX_SENTENCE_BYTES) -> list[str]:
+    """``text`` (whitespace collapsed to single spaces) cut at spaces into pieces of at most ``max_bytes`` UTF-8
+    bytes; a word longer than that is cut at a character boundary."""
+    data = text.encode("utf-8")
+    chunks = []
+    start = 0
+    while len(data) - start > max_bytes:
+        end = data.rfind(b" ", start, start + max_bytes + 1)
+        if end <= start:  # no space in the window: cut the word before a UTF-8 continuation byte
+            end = start + max_bytes
+            while data[end] & 0xC0 == 0x80:
+                end -= 1
+        chunks.append(data[start:end])
+        start = end + (data[end : end + 1] == b" ")
+    chunks.append(data[start:])
+    return [c.decode("utf-8") for c in chunks if c]
 
 
 def train_tokenizer(
@@ -1294,12 +1349,15 @@ def train_tokenizer(
     [CLS],[SEP],[MASK] (so ids 0-4 are <pad> <unk> [CLS] [SEP] [MASK]), user symbols ( ) " - . – £ €,
     character_coverage 0.99995, at most input_sentence_size sentences (10M) sampled with shuffling. Lines are
     preprocessed as the tokenizer will preprocess them (whitespace, quotes in "hf" mode, accents, case) and streamed
-    from the files (plain, .xz, .gz or .bz2). If vocab_size is more than the corpus supports, training is redone at
-    the largest size SentencePiece accepts, with a warning. "wordpiece" trains a BERT-style vocab.txt with the
-    tokenizers library ([PAD] [UNK] [CLS] [SEP] [MASK] first).
+    from the files (plain, .xz, .gz or .bz2); a line longer than SentencePiece's 4,192-byte max_sentence_length is
+    split at spaces (with a warning) instead of being dropped. Input that is not text (a NUL byte, a UTF-16 mark, over
+    10% of bytes not UTF-8) is an error naming the file and byte. If vocab_size is more than the corpus supports,
+    training is redone at the largest size SentencePiece accepts, with a warning. "wordpiece" trains a BERT-style
+    vocab.txt with the tokenizers library ([PAD] [UNK] [CLS] [SEP] [MASK] first).
 
     Args:
-        input: text file(s), plain, .xz, .gz or .bz2 (--input a.txt b.txt.xz); blank lines are ignored.
+        input: text file(s), plain, .xz, .gz or .bz2 (--input a.txt b.txt.xz); UTF-8, with a Windows-1252 fallback
+            per line for old files; blank lines are ignored.
         output: directory to write (spiece.model, tokenizer_config.json, ... or vocab.txt, ...).
         vocab_size: number of tokens in the vocabulary.
         model_type: unigram (ALBERT), bpe (SentencePiece BPE) or wordpiece (BERT).
@@ -1337,15 +1395,20 @@ def train_tokenizer(
     # SentencePiece treats an exception raised by the sentence iterator as the end of the input, so a file that turns
     # out corrupt halfway would silently train on part of the corpus: keep the error and raise it after training.
     read_errors: list[Exception] = []
+    num_sentences = num_split = 0
 
     def sentences() -> Iterator[str]:
+        nonlocal num_sentences, num_split
+        num_sentences = num_split = 0
         try:
             for line in iter_corpus_lines(paths):
                 text = preprocess_text(
                     line, lower=do_lower_case, keep_accents=keep_accents, replace_quotes=mode == "hf"
-                )
-                if text:
-                    yield text
+                ).strip()
+                chunks = _split_long_line(text) if text else []
+                num_sentences += len(chunks)
+                num_split += len(chunks) > 1
+                yield from chunks
         except Exception as e:
             read_errors.append(e)
             raise
@@ -1370,6 +1433,7 @@ def train_tokenizer(
                 character_coverage=character_coverage,
                 input_sentence_size=input_sentence_size,
                 shuffle_input_sentence=shuffle_input_sentence,
+                max_sentence_length=_SPM_MAX_SENTENCE_BYTES,
                 num_threads=threads,
                 minloglevel=2,
             )
@@ -1387,6 +1451,11 @@ def train_tokenizer(
                     size,
                 )
                 continue
+            if not num_sentences:
+                raise TokenizerTrainingError(
+                    f"{', '.join(map(str, paths))}: no sentences to train on; every line is empty once preprocessed "
+                    f"(whitespace, accents and combining marks removed); expected lines of text"
+                ) from e
             too_small = _VOCAB_TOO_SMALL_RE.search(message)
             if too_small:
                 raise TokenizerTrainingError(
@@ -1397,6 +1466,13 @@ def train_tokenizer(
             raise TokenizerTrainingError(f"SentencePiece training failed: {message.strip()}") from e
         if read_errors:
             raise read_errors[0]
+        if num_split:
+            logger.warning(
+                "split %d line(s) longer than %d bytes (SentencePiece's max_sentence_length) at spaces into pieces "
+                "that fit; SentencePiece would have dropped them",
+                num_split,
+                _SPM_MAX_SENTENCE_BYTES,
+            )
         tokenizer = Tokenizer(buffer.data, mode=mode, do_lower_case=do_lower_case, keep_accents=keep_accents)
         tokenizer.save_pretrained(out)
         logger.info("trained a %s vocabulary of %d pieces -> %s", model_type, tokenizer.vocab_size, out)
@@ -1431,7 +1507,7 @@ def _train_wordpiece(
         continuing_subword_prefix="##",
         show_progress=False,
     )
-    tk.train_from_iterator(iter_corpus_lines(paths), trainer=trainer)
+    tk.train_from_iterator(iter_corpus_lines(paths), trainer=trainer)  # no line-length limit here
     vocab = sorted(tk.get_vocab().items(), key=lambda kv: kv[1])
     if len(vocab) < vocab_size:
         logger.warning(
@@ -1439,10 +1515,10 @@ def _train_wordpiece(
             vocab_size,
             len(vocab),
         )
-    out.mkdir(parents=True, exist_ok=True)
-    vocab_path = out / _WORDPIECE_VOCAB_FILE
-    atomic_write_bytes(vocab_path, ("\n".join(t for t, _ in vocab) + "\n").encode("utf-8"))
-    tokenizer = WordPieceTokenizer(vocab_path, do_lower_case=do_lower_case, strip_accents=strip_accents)
+    with tempfile.TemporaryDirectory() as tmp:  # not into `out`: save_pretrained replaces what is there at once
+        vocab_path = Path(tmp) / _WORDPIECE_VOCAB_FILE
+        vocab_path.write_text("\n".join(t for t, _ in vocab) + "\n", encoding="utf-8")
+        tokenizer = WordPieceTokenizer(vocab_path, do_lower_case=do_lower_case, strip_accents=strip_accents)
     tokenizer.save_pretrained(out)
     logger.info("trained a wordpiece vocabulary of %d tokens -> %s", tokenizer.vocab_size, out)
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import re
 import string
 import sys
@@ -74,6 +75,10 @@ def _questions(dataset: list, source: str):
                                          f"'text', missing {e}") from None
 
 
+def _no_questions(source: str) -> SquadDataError:
+    return SquadDataError(f"{source}: no questions; expected at least one in data[].paragraphs[].qas[]")
+
+
 def evaluate_v1(dataset: list, predictions: Mapping[str, str], source: str = "data") -> dict[str, float]:
     """evaluate-v1.1.py: {"exact_match", "f1"} in percent; unanswered questions count as 0."""
     f1 = exact_match = total = 0
@@ -88,6 +93,8 @@ def evaluate_v1(dataset: list, predictions: Mapping[str, str], source: str = "da
         pred = predictions[qid]
         exact_match += max(normalize_answer(pred) == normalize_answer(g) for g in golds)
         f1 += max(_f1_v1(pred, g) for g in golds)
+    if not total:
+        raise _no_questions(source)
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
@@ -150,6 +157,8 @@ def evaluate_v2(dataset: list, predictions: Mapping[str, str], na_probs: Mapping
     if na_probs is None:
         na_probs = {k: 0.0 for k in predictions}
     exact_raw, f1_raw, has_ans = raw_scores_v2(dataset, predictions, source)
+    if not has_ans:
+        raise _no_questions(source)
     unanswered = [q for q in has_ans if q not in exact_raw]
     if unanswered:  # the official script fails on these (KeyError in its HasAns/NoAns breakdown)
         raise SquadDataError(f"predictions: no answer for {len(unanswered)} of {len(has_ans)} questions, e.g. "
@@ -217,6 +226,16 @@ def load_predictions(path: str | Path, what: str = "predictions") -> dict:
     return obj
 
 
+def load_na_probs(path: str | Path) -> dict[str, float]:
+    """A no-answer probabilities file: question id -> a number (not NaN, which cannot be ordered)."""
+    probs = load_predictions(path, "no-answer probabilities")
+    for qid, value in probs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise SquadDataError(f"{path}: the no-answer probability of question {qid!r} is {json.dumps(value)}; "
+                                 f"expected a number")
+    return probs
+
+
 def evaluate_files(data_file: str, predictions: str, na_probs: str | None = None, version: str | None = None,
                    na_prob_thresh: float = 1.0) -> dict[str, float]:
     """Evaluate a predictions file against a SQuAD data file; the version comes from the data file unless given."""
@@ -232,5 +251,5 @@ def evaluate_files(data_file: str, predictions: str, na_probs: str | None = None
         if na_probs:
             raise SquadDataError("--na_probs is for SQuAD 2.0; the data file is v1.1 (pass --version 2.0 to force)")
         return evaluate_v1(dataset, preds, str(data_file))
-    probs = load_predictions(na_probs, "no-answer probabilities") if na_probs else None
+    probs = load_na_probs(na_probs) if na_probs else None
     return evaluate_v2(dataset, preds, probs, na_prob_thresh, str(data_file))
