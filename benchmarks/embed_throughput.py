@@ -53,7 +53,7 @@ def sentences(limit: int) -> list[str]:
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def timed(fn, device: torch.device) -> tuple[float, object]:
@@ -80,6 +80,8 @@ def main() -> None:
     import transformers
 
     device = torch.device(args.device)
+    if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
+        torch.cuda.set_device(device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     texts = sentences(args.limit)
     cfg = AlbertConfig.from_preset(args.preset, **CONFIGS.get(args.config, {}), vocab_size=30000)

@@ -57,7 +57,7 @@ class PaddedSet(SequenceSet):
 
 def _sync(device):
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
@@ -134,6 +134,8 @@ def main() -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
+    if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
+        torch.cuda.set_device(device)
     mode = a.compile or ("reduce-overhead" if device.type == "cuda" else "default")
     t = TASKS[a.task]
     tok = load_tokenizer(str(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"))
@@ -160,8 +162,8 @@ def main() -> None:
                                                 tmp / "d"))
         ours_unpadded = _report("litebert, unpadded", run_litebert(tmp / "model", data, a.steps, w, a.batch, device,
                                                                    a.precision, tmp / "u", unpad=True))
-        ours_compiled = None if mode == "none" else run_litebert(
-            tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "c", compile=mode)
+        ours_compiled = None if mode == "none" else _report(f"litebert, compiled ({mode})", run_litebert(
+            tmp / "model", data, a.steps, w, a.batch, device, a.precision, tmp / "c", compile=mode))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     import transformers

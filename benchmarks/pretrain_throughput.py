@@ -37,7 +37,7 @@ GPU_CASES = "base:128:256,base:512:64,large:512:32,xxlarge:512:16"  # hf_albert_
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def make_batch(vocab: int, batch: int, seq: int, preds: int, device: torch.device, seed: int = 0) -> dict:
@@ -57,14 +57,16 @@ def make_batch(vocab: int, batch: int, seq: int, preds: int, device: torch.devic
 
 def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: str | None,
                      checkpointing: bool):
+    torch._dynamo.reset()  # a fresh compile per case: static shapes (dynamo would make a second case's sizes symbolic)
     torch.manual_seed(0)
-    model = AlbertForPreTraining(config).to(device).train()
+    with device:  # initialised where it runs: xxlarge's init takes ~20 s per pass on a CPU
+        model = AlbertForPreTraining(config).train()
     if checkpointing:
         model.gradient_checkpointing_enable()
     if dtype is not None:  # as the pretraining loop: padded rows as varlen FlashAttention segments on a GPU
         model.right_padded_enable(device)
     opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
-    forward = torch.compile(model, mode=compile_) if compile_ else model
+    forward = torch.compile(model, mode=compile_, dynamic=False) if compile_ else model
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -154,6 +156,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     device = torch.device(args.device)
+    if device.type == "cuda":  # cuda:N: synchronize, peak memory and the compiled graphs act on the current device
+        torch.cuda.set_device(device)
     cases = args.cases or (GPU_CASES if device.type == "cuda" else "tiny:64:8")
     import transformers
 

@@ -289,3 +289,32 @@ def test_prefetcher_hands_over_pinned_tensors_for_the_gpu(tmp_path, data_dir, mo
     assert tensors >= 6 and len(pinned) >= 2 * tensors  # every input of both micro-batches (the thread runs ahead)
     b = trainer._to_device(micro[0])
     assert set(b) == {k for k in micro[0] if k != "ngram_hist"} and all(v.device.type == "cpu" for v in b.values())
+
+
+def test_device_choice_and_deterministic_cublas(monkeypatch):
+    """GPU-only branches, checked on a CPU box with torch.cuda stubbed: a named GPU is used in a single process;
+    under torchrun a GPU other than cuda:LOCAL_RANK is refused; deterministic mode sets cuBLAS's workspace (torch
+    raises at every matmul on a GPU without it) and keeps a user's value."""
+    from litebert import distributed as D
+    from litebert import training as T
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    assert D.init_distributed("cuda:1").device == torch.device("cuda", 1) and chosen == [torch.device("cuda", 1)]
+    assert D.init_distributed("cuda").device == torch.device("cuda", 0)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    with pytest.raises(D.DeviceError, match="each process uses cuda:LOCAL_RANK"):
+        D.init_distributed("cuda:1")
+    calls = []
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", calls.append)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    T.deterministic_algorithms(torch.device("cpu"))
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ and calls == [True]
+    T.deterministic_algorithms(torch.device("cuda", 0))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    T.deterministic_algorithms(torch.device("cuda", 0))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"

@@ -20,6 +20,7 @@ from litebert.config import ConfigError
 from litebert.convert import convert
 from litebert.data.create import data_create, data_stats
 from litebert.data.shards import DataError
+from litebert.distributed import DeviceError
 from litebert.pipelines import PipelineError, answer, choose, classify, embed, fill_mask
 from litebert.finetune.custom import FinetuneDataError, finetune
 from litebert.finetune.glue import GlueDataError, glue
@@ -71,6 +72,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     SquadDataError,
     RaceDataError,
     TFCheckpointError,
+    DeviceError,
 )
 
 # `litebert squad --flags` is `litebert squad run --flags` (the group also has `evaluate`)

@@ -26,6 +26,10 @@ class DistInfo:
         return self.rank == 0
 
 
+class DeviceError(ValueError):
+    """A device setting that cannot work (a user error: one line, exit status 1)."""
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """"auto" -> cuda when a GPU is visible, else cpu; anything else as given ("cpu", "cuda", "cuda:1")."""
     if device == "auto":
@@ -34,12 +38,18 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def init_distributed(device: str = "auto") -> DistInfo:
-    """Join the process group when torchrun started us; pick the device (cuda:LOCAL_RANK when there are GPUs)."""
+    """Join the process group when torchrun started us; pick the device: cuda:LOCAL_RANK under torchrun, the GPU
+    named (`cuda:1`) or the current one in a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = resolve_device(device).type == "cuda"
-    dev = torch.device(f"cuda:{local}") if use_cuda else torch.device("cpu")
+    asked = resolve_device(device)
+    use_cuda = asked.type == "cuda"
+    if use_cuda and world > 1 and asked.index is not None and asked.index != local:
+        raise DeviceError(f"--device {device}: under torchrun each process uses cuda:LOCAL_RANK (here cuda:{local}); "
+                         f"pass --device cuda and choose GPUs with CUDA_VISIBLE_DEVICES")
+    index = local if world > 1 or asked.index is None else asked.index
+    dev = torch.device("cuda", index) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

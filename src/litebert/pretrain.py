@@ -254,7 +254,7 @@ class Pretrainer:
                                 f"{t.micro_batch_size} x world size {self.info.world_size}")
         self.accum = t.global_batch_size // per_step
         if t.deterministic:
-            torch.use_deterministic_algorithms(True)
+            T.deterministic_algorithms(self.info.device)
         # data: held out is eval_dir, else the last eval_holdout_shards shards of train_dir (0: none, no evaluation)
         holdout = 0 if data_args.eval_dir else data_args.eval_holdout_shards
         if holdout:
@@ -322,7 +322,8 @@ class Pretrainer:
                 T.check_cuda_graphs(t.compile_mode, self.info.device, self.accum, "train.compile_mode")
             except ValueError as e:
                 raise TrainingError(str(e)) from None
-        self.forward = torch.compile(self.ddp, mode=t.compile_mode) if t.compile else self.ddp
+        # static shapes (every micro-batch is micro_batch_size x max_seq_length): never a symbolic-size graph
+        self.forward = torch.compile(self.ddp, mode=t.compile_mode, dynamic=False) if t.compile else self.ddp
         self.flops_per_token = estimate_flops_per_token(self.config, self.train_data.max_seq_length,
                                                         o["max_predictions_per_seq"])
 

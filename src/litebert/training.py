@@ -45,6 +45,14 @@ def length_multiple(compile_mode: str, device: torch.device, requested: int | No
     return 16 if uses_cuda_graphs(compile_mode, device) else 1
 
 
+def deterministic_algorithms(device: torch.device) -> None:
+    """torch.use_deterministic_algorithms, which on a GPU also needs cuBLAS's fixed workspace (set before the first
+    matmul; torch raises at every cuBLAS call without it). A value the user set is kept."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+
+
 def check_precision(precision: str, where: str = "precision") -> None:
     if precision not in PRECISIONS:
         raise ValueError(f"{where} must be fp32, bf16 or fp16, got {precision!r}")
