@@ -704,3 +704,25 @@ def test_right_padded_varlen_flash_on_gpu_matches_masked_sdpa_in_bf16():
     torch.testing.assert_close(outs[1][0], outs[0][0], atol=3e-2, rtol=3e-2)
     for a, b in zip(outs[0][1], outs[1][1]):
         torch.testing.assert_close(b, a, atol=5e-2, rtol=5e-2)
+
+
+def test_from_pretrained_initialises_only_what_the_checkpoint_lacks(tmp_path):
+    """No init pass over weights that are loaded anyway (xxlarge: ~15 s per pass on a CPU); a new head and a missing
+    pooler get the original's init (truncated normal within 2 std, zero bias), the loaded weights are the file's."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=2)
+    torch.manual_seed(0)
+    AlbertModel(c, add_pooling_layer=False).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="newly initialised"):
+        clf = litebert.AlbertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    assert sorted(clf.loading_info["missing"]) == ["albert.pooler.bias", "albert.pooler.weight", "classifier.bias",
+                                                   "classifier.weight"]
+    std = c.initializer_range
+    for name in ("albert.pooler", "classifier"):
+        w, b = clf.get_submodule(name).weight, clf.get_submodule(name).bias
+        assert w.abs().max() <= 2 * std and w.std() > std / 2 and not b.any()  # not torch's default init
+    from safetensors.torch import load_file
+
+    saved = load_file(tmp_path / "model.safetensors")
+    torch.testing.assert_close(clf.albert.embeddings.word_embeddings.weight, saved["embeddings.word_embeddings.weight"])
+    assert sum(p.numel() for n, p in clf.named_parameters() if not n.startswith(("albert.pooler", "classifier"))) == \
+        sum(v.numel() for v in saved.values())

@@ -14,7 +14,7 @@ from litebert import checkpoint as ckpt
 from litebert import training as T
 from litebert.config import AlbertConfig
 from litebert.model import (MODEL_CLASSES, AlbertForMultipleChoice, AlbertForPreTraining, AlbertForQuestionAnswering,
-                            AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel)
+                            AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, weights_to_be_loaded)
 from litebert.textio import atomic_write_bytes
 from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names, unshare_odd_groups
 
@@ -118,7 +118,8 @@ def convert_tf(path: str | Path, config: str | Path | None = None, head: str = "
     fill_identity_projection(hf_state, cfg, notes)
     hf_state, cfg = unshare_odd_groups(hf_state, cfg, notes)
     cls, overrides = _pick_head(hf_state, head)
-    model = cls(cfg.replace(**overrides) if overrides else cfg)
+    with weights_to_be_loaded():  # every weight comes from the checkpoint, or the conversion fails below
+        model = cls(cfg.replace(**overrides) if overrides else cfg)
     if getattr(model, "backbone_prefix", "") and getattr(getattr(model, "albert", None), "pooler", None) is None:
         for k in [k for k in hf_state if k.startswith("albert.pooler.")]:  # QA heads have no pooler
             hf_state.pop(k)
@@ -140,7 +141,8 @@ def convert_hf(path: str | Path) -> tuple[torch.nn.Module, dict, Path]:
     arch = (cfg.architectures or ["AlbertModel"])[0]
     arch = arch.replace("Bert", "Albert") if arch.startswith("Bert") else arch.replace("Electra", "Albert")
     cls = MODEL_CLASSES.get(arch, AlbertModel)
-    model = cls(cfg)
+    with weights_to_be_loaded():
+        model = cls(cfg)
     state = ckpt.read_state_dict(directory)
     missing, unexpected = model.load_hf_state_dict(state, source=str(directory))
     if missing or unexpected:

@@ -14,6 +14,7 @@ checkpoint.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import warnings
@@ -289,11 +290,23 @@ class SquadV2Output:
 # Shared machinery: init, parameter counting, checkpoint I/O
 
 
+@contextlib.contextmanager
+def weights_to_be_loaded():
+    """Build models without `init_weights` (seconds per pass for xxlarge on a CPU): their weights are about to be
+    loaded. Whatever a checkpoint does not fill must then be initialised (`from_pretrained` does) or refused."""
+    PreTrainedModel._init_enabled = False
+    try:
+        yield
+    finally:
+        PreTrainedModel._init_enabled = True
+
+
 class PreTrainedModel(nn.Module):
     """Base of every public class: config, weight init, `from_pretrained` / `save_pretrained` in the HF layout."""
 
     backbone_prefix = "albert."  # our attribute path to the encoder ("" for AlbertModel itself)
     hf_architecture = ""  # the transformers class name written to config.json
+    _init_enabled = True  # off while from_pretrained builds a model whose weights the checkpoint then fills
 
     def __init__(self, config: AlbertConfig):
         super().__init__()
@@ -302,6 +315,8 @@ class PreTrainedModel(nn.Module):
     @torch.no_grad()
     def init_weights(self) -> None:
         """The original's init: truncated normal(0, initializer_range) cut at 2 std, zero biases, unit LayerNorms."""
+        if not PreTrainedModel._init_enabled:
+            return
         std = self.config.initializer_range
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.Embedding)):
@@ -314,6 +329,22 @@ class PreTrainedModel(nn.Module):
         for name, p in self.named_parameters():
             if name == "mlm.bias":
                 nn.init.zeros_(p)
+
+    @torch.no_grad()
+    def _init_missing(self, missing: list[str]) -> None:
+        """`init_weights`' rule for the parameters a checkpoint did not fill (a new head, a pooler), in module order,
+        leaving the loaded ones alone."""
+        std, missing = self.config.initializer_range, set(missing)
+        for name, p in self.named_parameters():
+            if name not in missing:
+                continue
+            owner = self.get_submodule(name.rpartition(".")[0])
+            if isinstance(owner, nn.LayerNorm) and name.endswith(".weight"):
+                nn.init.ones_(p)
+            elif name.endswith("bias") or p.dim() < 2:
+                nn.init.zeros_(p)
+            else:
+                nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
 
     def num_parameters(self) -> int:
         """Distinct parameters: a layer shared by many applications counts once (module.parameters() dedups)."""
@@ -367,8 +398,10 @@ class PreTrainedModel(nn.Module):
             if "num_labels" in config_overrides and "id2label" not in config_overrides:
                 config_overrides["id2label"] = None
             config = config.replace(**config_overrides)
-        model = cls(config)
+        with weights_to_be_loaded():  # the checkpoint fills the weights: init only what it lacks (below)
+            model = cls(config)
         missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+        model._init_missing(missing)
         model.loading_info = {"missing": list(missing), "unexpected": list(unexpected)}  # as transformers reports it
         if missing or unexpected:
             msg = f"{cls.__name__}.from_pretrained({directory}):"
