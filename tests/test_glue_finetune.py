@@ -57,6 +57,11 @@ def test_predict_writes_leaderboard_files(tmp_path, pretrained, glue_dir):
     assert lines[0] == "index\tprediction" and len(lines) == 1 + 1725
     assert {line.split("\t")[1] for line in lines[1:]} <= {"0", "1"}
     assert [line.split("\t")[0] for line in lines[1:4]] == ["0", "1", "2"]
+    # a task without test.tsv (RTE here) is refused before any training, not after it
+    with pytest.raises(GlueDataError, match="RTE/test.tsv"):
+        glue(task="rte", data_dir=str(glue_dir), model=str(pretrained), output=str(tmp_path / "rte"), train_steps=2,
+             eval_every=2, batch_size=4, do_predict=True, device="cpu", progress=False)
+    assert not (tmp_path / "rte").exists()
 
 
 def test_eval_only_scores_a_finetuned_checkpoint_on_qnli_dev(tmp_path, pretrained):

@@ -188,6 +188,28 @@ def test_held_out_data_and_intervals_are_checked_at_setup(tmp_path, data_dir):
     trainer = Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_holdout_shards=0), o, t)
     assert trainer.eval_data is None and len(trainer.train_data) == sum(s["num_instances"] for s in shards)
     assert trainer.fit()["last_eval"] == {}
+    # sequences longer than the model's positions: at setup, with the two ways out (was a traceback at step 1)
+    m, d, o, t = _args(data_dir, tmp_path / "pos")
+    with pytest.raises(TrainingError, match=r"sequences of 64 tokens, but the model has 32 positions; create the data "
+                                            r"with --max_seq_length 32 .*max_position_embeddings: 64"):
+        Pretrainer(ModelArgs(preset="tiny", overrides={**SMALL, "max_position_embeddings": 32}), d, o, t)
+
+
+def test_checkpoints_carry_the_datas_tokenizer(tmp_path, data_dir, capsys):
+    """`litebert fill-mask runs/x/best` needs a tokenizer beside the weights: the one the data was made with."""
+    from litebert.tokenizer import load_tokenizer
+
+    Pretrainer(*_args(data_dir, tmp_path / "a", max_steps=2, save_every=2)).fit()
+    step = tmp_path / "a" / "checkpoints" / "step_00000002"
+    assert load_tokenizer(step).vocab_size == 30000 and (step / "model.safetensors").is_file()
+    moved = tmp_path / "moved"  # the tokenizer's path in the manifest is gone: training goes on without it
+    shutil.copytree(data_dir, moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["tokenizer"]["path"] = str(tmp_path / "gone")
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    Pretrainer(*_args(moved, tmp_path / "b", max_steps=2, save_every=2)).fit()
+    assert "checkpoints carry no tokenizer" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "checkpoints" / "step_00000002" / "spiece.model").exists()
 
 
 def test_nonfinite_loss_stops_naming_the_step_or_is_skipped(tmp_path, data_dir):

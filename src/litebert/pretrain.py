@@ -285,6 +285,13 @@ class Pretrainer:
                             DynamicMasker(vocab, self.masking))
         # model: identical init on every rank (seeded), then per-rank seeds for dropout
         self.config = build_model_config(model_args, vocab.size)
+        longest = max(d.max_seq_length for d in (self.train_data, self.eval_data) if d is not None)
+        if longest > self.config.max_position_embeddings:  # found now, not as a traceback at the first step
+            raise TrainingError(f"{data_args.train_dir}: sequences of {longest} tokens, but the model has "
+                                f"{self.config.max_position_embeddings} positions; create the data with "
+                                f"--max_seq_length {self.config.max_position_embeddings} or give the model more "
+                                f"(--model.overrides '{{max_position_embeddings: {longest}}}')")
+        self.tokenizer = self._data_tokenizer()
         torch.manual_seed(t.seed)
         self.model = AlbertForPreTraining(self.config)
         if model_args.init_checkpoint:
@@ -352,6 +359,28 @@ class Pretrainer:
                  f"git {(info['git_commit'] or '')[:10]}; config in {self.out / 'config.yaml'}")
 
     # -- checkpoints ------------------------------------------------------------------------------------------------
+    def _data_tokenizer(self):
+        """The tokenizer the data was made with (the manifest's path, checked by its checksum), saved beside every
+        checkpoint so that `litebert fill-mask runs/x/best` and fine-tuning find it; None (and a note) when moved."""
+        from litebert.data.create import tokenizer_checksum
+        from litebert.tokenizer import load_tokenizer
+
+        t = self.train_data.manifest["tokenizer"]
+        path = Path(t["path"])
+        try:
+            if tokenizer_checksum(path) == t["sha256"]:
+                return load_tokenizer(path)
+        except Exception:  # moved, deleted or unreadable: training does not need it
+            pass
+        self.log(f"the data's tokenizer ({path}) is not there or has changed: checkpoints carry no tokenizer "
+                 f"(pass --tokenizer to the commands that use them)")
+        return None
+
+    def _save_model(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(directory)
+
     def _save(self) -> None:
         root = self.out / "checkpoints"
         final = root / f"step_{self.step:08d}"
@@ -360,7 +389,7 @@ class Pretrainer:
             if tmp.exists():
                 shutil.rmtree(tmp)
             tmp.mkdir(parents=True)
-            self.model.save_pretrained(tmp)
+            self._save_model(tmp)
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
                      "data": self.iterator_state, "best": self.best, "skipped": self.skipped}
             torch.save(state, tmp / "train_state.pt")
@@ -402,7 +431,7 @@ class Pretrainer:
             return
         tmp = self.out / ".best.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(tmp)
+        self._save_model(tmp)
         ckpt.atomic_write_bytes(tmp / "eval_results.json", json.dumps({"step": self.step, **metrics}, indent=2).encode())
         T.replace_dir(tmp, self.out / "best")
 

@@ -256,6 +256,8 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
 
     report: dict = {"task": name}
     runs = [(seed + k, out / f"seed_{seed + k}" if seeds > 1 else out) for k in range(seeds)]
+    # the files to predict are read before any training: a missing test.tsv must not surface hours later
+    to_predict = {split: load(split) for split in SUBMISSION_NAMES[name]} if do_predict else {}
     if do_train:
         if name == "ax":
             raise GlueDataError("ax has no training data: predict it with a model fine-tuned on mnli")
@@ -307,7 +309,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         clf = AlbertForSequenceClassification.from_pretrained(finetuned[0]).to(info.device)
         columns = task_columns(clf.config, label_list, name, finetuned[0])
         for split, filename in SUBMISSION_NAMES[name].items():
-            ex, data = load(split)
+            ex, data = to_predict[split]
             preds = S.predictions(problem, predict_logits(clf, data, info.device)[:, columns])
             lines = ["index\tprediction"] + [
                 f"{e.guid}\t{label_list[int(p)] if label_list else f'{float(p):.3f}'}" for e, p in zip(ex, preds)]
