@@ -150,6 +150,11 @@ def test_answer_finds_a_span_far_into_a_long_context(tmp_path):
     for a in answers:
         assert context[a["start"]:a["end"]] == a["answer"] and a["answer"]
         assert len(tok.encode(a["answer"], add_special_tokens=False)["input_ids"]) <= 6
+    from litebert.pipelines import PipelineError, answer
+
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(PipelineError, match="empty.txt: empty; expected the passage"):
+        answer(str(d), question="Who?", context_file=str(tmp_path / "empty.txt"))
 
 
 def test_answer_with_the_squad_v2_head_and_its_null_threshold(tmp_path):

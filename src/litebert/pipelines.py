@@ -579,6 +579,8 @@ def answer(model: str, *, question: str | None = None, context: str | None = Non
             if not path.is_file():
                 raise PipelineError(f"{context_file}: no such file")
             context = path.read_text(encoding="utf-8")
+            if not context.strip():
+                raise PipelineError(f"{context_file}: empty; expected the passage to answer from")
         if not context:
             raise PipelineError("give the context with --context or --context_file")
         items = [{"question": question, "context": context}]

@@ -1210,7 +1210,7 @@ def _resolve_pretrained(
             f"{name}: not a local file or directory, and fetching it from the Hugging Face Hub failed "
             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no details'}). Offline? Pass the path of "
             f"a local directory that holds {_SPM_MODEL_FILE} (ALBERT) or {_WORDPIECE_VOCAB_FILE} (BERT), e.g. one "
-            f"written by save_pretrained() or `hf download {name}`"
+            f"written by save_pretrained() or `hf download {name} --local-dir DIR`"
         ) from e
     return Path(snapshot)
 
