@@ -55,6 +55,13 @@ def test_list_flags_collect_repeats_and_keep_texts_verbatim():
         "squad", "--predict_file", "d.json", "--model", "M"]  # the default subcommand is resolved for its flags
     assert norm(["convert", "--from", "tf", "ckpt", "--output", "o"]) == ["convert", "--from_", "tf", "ckpt",
                                                                         "--output", "o"]
+    # convert's --config is the original albert_config.json, also after options placed before the command; a
+    # --config before it, or any other command's, stays jsonargparse's file of arguments
+    assert norm(["--print_config", "convert", "ck", "--config", "a.json"]) == [
+        "--print_config", "convert", "ck", "--albert_config", "a.json"]
+    assert norm(["--config", "top.yaml", "convert", "ck", "--config", "a.json"]) == [
+        "--config", "top.yaml", "convert", "ck", "--albert_config", "a.json"]
+    assert norm(["pretrain", "--config", "r.yaml"]) == ["pretrain", "--config", "r.yaml"]
 
 
 def test_repeated_texts_all_reach_the_command(pretrained, capsys):

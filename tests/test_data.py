@@ -252,6 +252,7 @@ def test_resume_with_another_batch_size_continues_at_the_same_instance(tmp_path,
     C.create_pretraining_data([str(tmp_path / "c.txt")], str(tok_dir), str(tmp_path / "d"),
                               C.CreateOptions(max_seq_length=32, dupe_factor=1), input_format="lines", progress=False)
     data = PretrainingData(tmp_path / "d")
+    assert data.manifest["tokenizer"]["path"] == str(Path(tok_dir).resolve())  # found from any working directory
     it = BatchIterator(data, 8, rank=1, world_size=2, seed=3)
     assert it.batches_per_epoch >= 4
     rank_stream = [x for b in range(it.batches_per_epoch) for x in it._indices(0, b)]  # whatever the batch size

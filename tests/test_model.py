@@ -726,3 +726,32 @@ def test_from_pretrained_initialises_only_what_the_checkpoint_lacks(tmp_path):
     torch.testing.assert_close(clf.albert.embeddings.word_embeddings.weight, saved["embeddings.word_embeddings.weight"])
     assert sum(p.numel() for n, p in clf.named_parameters() if not n.startswith(("albert.pooler", "classifier"))) == \
         sum(v.numel() for v in saved.values())
+
+
+def test_loading_in_one_thread_never_skips_the_init_of_a_model_built_in_another():
+    """from_pretrained builds without the init pass; that must hold for its own thread only (a server building and
+    loading models concurrently), and nested uses restore the outer setting."""
+    import threading
+
+    from litebert.model import _INIT_WEIGHTS, weights_to_be_loaded
+
+    inside, built = threading.Event(), threading.Event()
+
+    def loader():
+        with weights_to_be_loaded():
+            inside.set()
+            built.wait(10)
+
+    t = threading.Thread(target=loader)
+    t.start()
+    inside.wait(10)
+    c = AlbertConfig(**SHARED, num_hidden_layers=1)
+    w = AlbertModel(c).pooler.weight  # torch's default init would reach 1/sqrt(H) > 2 std
+    built.set()
+    t.join()
+    assert w.abs().max() <= 2 * c.initializer_range
+    with weights_to_be_loaded():
+        with weights_to_be_loaded():
+            pass
+        assert not _INIT_WEIGHTS.get()
+    assert _INIT_WEIGHTS.get()

@@ -191,7 +191,7 @@ def test_held_out_data_and_intervals_are_checked_at_setup(tmp_path, data_dir):
     # sequences longer than the model's positions: at setup, with the two ways out (was a traceback at step 1)
     m, d, o, t = _args(data_dir, tmp_path / "pos")
     with pytest.raises(TrainingError, match=r"sequences of 64 tokens, but the model has 32 positions; create the data "
-                                            r"with --max_seq_length 32 .*max_position_embeddings: 64"):
+                                            r"with --max_seq_length 32 .*--model.overrides.max_position_embeddings 64\)"):
         Pretrainer(ModelArgs(preset="tiny", overrides={**SMALL, "max_position_embeddings": 32}), d, o, t)
 
 
@@ -201,7 +201,8 @@ def test_checkpoints_carry_the_datas_tokenizer(tmp_path, data_dir, capsys):
 
     Pretrainer(*_args(data_dir, tmp_path / "a", max_steps=2, save_every=2)).fit()
     step = tmp_path / "a" / "checkpoints" / "step_00000002"
-    assert load_tokenizer(step).vocab_size == 30000 and (step / "model.safetensors").is_file()
+    tok = load_tokenizer(step)
+    assert tok.vocab_size == 30000 and tok.model_max_length == 64 and (step / "model.safetensors").is_file()
     moved = tmp_path / "moved"  # the tokenizer's path in the manifest is gone: training goes on without it
     shutil.copytree(data_dir, moved)
     manifest = json.loads((moved / "manifest.json").read_text())

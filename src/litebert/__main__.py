@@ -94,7 +94,9 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
     one), so texts are never read as YAML (``--text "[MASK] is"`` stays that text, ``--text null`` the word). Any other
     flag takes one value: ``embed --pooling mean MODEL`` leaves MODEL positional."""
     list_flags = _list_flags(commands if commands is not None else COMMANDS, argv)
-    aliases = {**_ALIASES, **(_COMMAND_ALIASES.get(argv[0], {}) if argv else {})}
+    # the command's own aliases apply after its name (options may come before it: `--print_config convert ...`)
+    at = next((k for k, a in enumerate(argv) if a in (commands if commands is not None else COMMANDS)), len(argv))
+    command_aliases = {**_ALIASES, **_COMMAND_ALIASES.get(argv[at] if at < len(argv) else "", {})}
     out: list[str] = []
     lists: dict[str, tuple[int, list[str]]] = {}  # list flag -> (where its value goes in out, its values so far)
     i = 0
@@ -106,7 +108,7 @@ def normalize_argv(argv: Sequence[str], commands: dict[str, Any] | None = None) 
             continue
         name, eq, value = token.partition("=")
         name = "--" + name[2:].replace("-", "_")
-        name = aliases.get(name, name)
+        name = (command_aliases if i > at else _ALIASES).get(name, name)
         j = i + 1
         if eq:
             values = [value]

@@ -8,6 +8,7 @@ calls into it, never the reverse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -281,7 +282,12 @@ def _load_bin(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
+    """The process's umask, read without changing it where Linux shows it (setting it, even briefly, would affect
+    files other threads create meanwhile)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it
     os.umask(mask)
     return mask
 

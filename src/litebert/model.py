@@ -2,7 +2,7 @@
 
     tokens -> word + position + token-type embeddings (E) -> LayerNorm -> dropout -> E->H projection
            -> L post-LN transformer layers whose weights come from G groups of `inner_group_num` blocks (layer i uses
-              group i*G//L) -> pooler (tanh dense on token 0)
+              group int(i / (L / G)), as transformers) -> pooler (tanh dense on token 0)
 
 BERT is E == H with one group per layer; an ELECTRA discriminator is one group per layer with E <= H. Attention runs
 through `scaled_dot_product_attention` (FlashAttention / memory-efficient kernels on a GPU). Shapes: B batch, T tokens,
@@ -15,6 +15,7 @@ checkpoint.py.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import warnings
@@ -290,15 +291,19 @@ class SquadV2Output:
 # Shared machinery: init, parameter counting, checkpoint I/O
 
 
+_INIT_WEIGHTS = contextvars.ContextVar("litebert_init_weights", default=True)  # per thread: a load elsewhere never
+# leaves a model built here uninitialised
+
+
 @contextlib.contextmanager
 def weights_to_be_loaded():
     """Build models without `init_weights` (seconds per pass for xxlarge on a CPU): their weights are about to be
     loaded. Whatever a checkpoint does not fill must then be initialised (`from_pretrained` does) or refused."""
-    PreTrainedModel._init_enabled = False
+    token = _INIT_WEIGHTS.set(False)
     try:
         yield
     finally:
-        PreTrainedModel._init_enabled = True
+        _INIT_WEIGHTS.reset(token)
 
 
 class PreTrainedModel(nn.Module):
@@ -306,7 +311,6 @@ class PreTrainedModel(nn.Module):
 
     backbone_prefix = "albert."  # our attribute path to the encoder ("" for AlbertModel itself)
     hf_architecture = ""  # the transformers class name written to config.json
-    _init_enabled = True  # off while from_pretrained builds a model whose weights the checkpoint then fills
 
     def __init__(self, config: AlbertConfig):
         super().__init__()
@@ -315,7 +319,7 @@ class PreTrainedModel(nn.Module):
     @torch.no_grad()
     def init_weights(self) -> None:
         """The original's init: truncated normal(0, initializer_range) cut at 2 std, zero biases, unit LayerNorms."""
-        if not PreTrainedModel._init_enabled:
+        if not _INIT_WEIGHTS.get():  # inside weights_to_be_loaded()
             return
         std = self.config.initializer_range
         for m in self.modules():

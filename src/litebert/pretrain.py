@@ -290,7 +290,7 @@ class Pretrainer:
             raise TrainingError(f"{data_args.train_dir}: sequences of {longest} tokens, but the model has "
                                 f"{self.config.max_position_embeddings} positions; create the data with "
                                 f"--max_seq_length {self.config.max_position_embeddings} or give the model more "
-                                f"(--model.overrides '{{max_position_embeddings: {longest}}}')")
+                                f"(--model.overrides.max_position_embeddings {longest})")
         self.tokenizer = self._data_tokenizer()
         torch.manual_seed(t.seed)
         self.model = AlbertForPreTraining(self.config)
@@ -369,7 +369,9 @@ class Pretrainer:
         path = Path(t["path"])
         try:
             if tokenizer_checksum(path) == t["sha256"]:
-                return load_tokenizer(path)
+                tok = load_tokenizer(path)  # its default truncation length is the model's, as convert writes it
+                tok.model_max_length = min(tok.model_max_length, self.config.max_position_embeddings)
+                return tok
         except Exception:  # moved, deleted or unreadable: training does not need it
             pass
         self.log(f"the data's tokenizer ({path}) is not there or has changed: checkpoints carry no tokenizer "
