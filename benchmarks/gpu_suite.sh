@@ -11,10 +11,15 @@
 #   bash benchmarks/gpu_suite.sh graphs        # compiled large and xxlarge; base with CUDA graphs (reduce-overhead)
 #   bash benchmarks/gpu_suite.sh finetune      # SST-2/MRPC fine-tuning (5 recipes), embeddings (eager, graphs, unpadded)
 #
+# Issue 5's GPU check (a small ALBERT for ~10 minutes: sentence-order accuracy clearly above chance), a fourth call:
+#   bash benchmarks/gpu_suite.sh prepare_sop   # here: pretraining data (seq 128, the ALBERT 30k vocabulary, dynamic
+#                                              # masking) in .bench_sop/, ~40 MB; carry [".bench_sop"]
+#   bash benchmarks/gpu_suite.sh sop           # configs/pretrain/small-gpu.yaml on it; metrics and summary to $OUT
+#
 # The GPU image has torch, transformers, sentencepiece, tokenizers, safetensors, pytest: litebert runs from src/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: gpu_suite.sh prepare|pretrain|graphs|finetune}
+stage=${1:?usage: gpu_suite.sh prepare|pretrain|graphs|finetune|prepare_sop|sop}
 OUT=${OUT:-runs/gpu_suite}
 mkdir -p "$OUT"
 export PYTHONPATH=src LITEBERT_BENCH_DATA=.bench_data
@@ -59,5 +64,33 @@ case $stage in
     run 80 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16
     run 110 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16 --compile reduce-overhead
     run 60 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16 --unpad ;;
+  prepare_sop)
+    src=../shared/data
+    t=$src/pretrain_text  # the tiny recipe's files and order: the held-out last shard is Gutenberg text
+    rm -rf .bench_sop
+    py=$PY; [ -x .venv/bin/python ] && py=.venv/bin/python  # here: the project's environment
+    $py -m litebert data create --input $t/wikitext-2-raw/*.xz $t/nltk_inaugural/*.xz $t/nltk_state_union/*.xz \
+      $t/tinyshakespeare/*.xz $t/nltk_gutenberg/*.xz $t/gutenberg/*.xz \
+      --tokenizer $src/spm/albert_en_30k-clean.RECONSTRUCTED.model --output .bench_sop/small128 --max_seq_length 128 \
+      --max_predictions_per_seq 20 --dupe_factor 1 --dynamic_masking true --strip_gutenberg true --workers 2
+    grep -qxF "/.bench_sop/" .gitignore || echo "/.bench_sop/" >> .gitignore
+    du -sh .bench_sop ;;
+  sop)
+    # the GPU image lacks jsonargparse (the CLI): the recipe is read with PyYAML and run through Pretrainer
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
+    run 560 $PY - <<'PYEOF'
+import json, os, shutil, yaml
+from litebert.optim import OptimConfig
+from litebert.pretrain import DataArgs, ModelArgs, Pretrainer, TrainArgs
+r = yaml.safe_load(open("configs/pretrain/small-gpu.yaml"))
+r["data"]["train_dir"] = ".bench_sop/small128"
+r["train"].update(out_dir="runs/small-gpu", resume=False, progress=False)
+shutil.rmtree("runs/small-gpu", ignore_errors=True)
+print(json.dumps(r))
+summary = Pretrainer(ModelArgs(**r["model"]), DataArgs(**r["data"]), OptimConfig(**r["optim"]),
+                     TrainArgs(**r["train"])).fit()
+print(json.dumps(summary, default=str))
+PYEOF
+    for f in metrics.jsonl summary.json config.yaml; do cp "runs/small-gpu/$f" "$OUT/" 2>/dev/null; done ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
