@@ -289,3 +289,33 @@ def test_odd_group_layouts_map_layers_as_transformers(tmp_path, layers, groups):
     inputs = _inputs("AlbertModel")
     with torch.no_grad():
         torch.testing.assert_close(ours(**inputs).last_hidden_state, theirs(**inputs).last_hidden_state, **TOL)
+
+
+@pytest.mark.parametrize("family", ["albert", "bert", "electra"])
+@pytest.mark.parametrize("unpad", [False, True])
+def test_hidden_states_equal_transformers(tmp_path, family, unpad):
+    """output_hidden_states: transformers' states (projected embeddings, then every block: 1 + 4 layers x 2 inner
+    blocks for the ALBERT config, which shares 2 groups over 4 layers); unpadded, equal at the real tokens."""
+    hf_cls, hf_cfg = {
+        "albert": (transformers.AlbertModel, _hf_config(ALBERT_CONFIGS["groups2-inner2-E16-H32"])),
+        "bert": (transformers.BertModel, transformers.BertConfig(**BERT_CFG)),
+        "electra": (transformers.ElectraModel, transformers.ElectraConfig(**ELECTRA_CFG)),
+    }[family]
+    torch.manual_seed(6)
+    theirs = hf_cls(hf_cfg).eval()
+    theirs.save_pretrained(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ELECTRA's checkpoint has no pooler
+        ours = litebert.AlbertModel.from_pretrained(tmp_path).eval()
+    ours.unpadded_enable(unpad)
+    ids, mask, types = _batch()
+    with torch.no_grad():
+        o = ours(ids, mask, types, output_hidden_states=True)
+        t = theirs(input_ids=ids, attention_mask=mask, token_type_ids=types, output_hidden_states=True)
+    blocks = hf_cfg.num_hidden_layers * getattr(hf_cfg, "inner_group_num", 1)
+    assert len(o.hidden_states) == len(t.hidden_states) == blocks + 1
+    real = mask.bool()
+    for a, b in zip(o.hidden_states, t.hidden_states):
+        torch.testing.assert_close(a[real], b[real], **TOL)
+    torch.testing.assert_close(o.hidden_states[-1], o.last_hidden_state)
+    assert ours(ids, mask, types).hidden_states is None

@@ -74,6 +74,19 @@ def test_embed_equals_the_direct_call(tmp_path):
                            "--device", "cpu"], capture_output=True, text=True)
     row = json.loads(proc.stdout)
     assert row["text"] == "Call me Ishmael." and len(row["embedding"]) == 32
+    # another layer's states (transformers' hidden_states index), also from the CLI
+    with torch.no_grad():
+        states = model(enc["input_ids"], enc["attention_mask"], enc["token_type_ids"], output_hidden_states=True)
+    n = len(states.hidden_states)
+    for layer in (0, -2):
+        np.testing.assert_allclose(pipe(TEXTS, layer=layer), mean_pool(states.hidden_states[layer],
+                                                                       enc["attention_mask"]), atol=1e-5)
+    np.testing.assert_allclose(pipe(TEXTS, layer=n - 1), pipe(TEXTS), atol=1e-6)
+    with pytest.raises(PipelineError, match=f"layer must be in \\[-{n}, {n - 1}\\]"):
+        pipe(TEXTS, layer=n)
+    proc = subprocess.run([sys.executable, "-m", "litebert", "embed", str(d), "--text", TEXTS[0], "--layer", "-2",
+                           "--device", "cpu"], capture_output=True, text=True)
+    np.testing.assert_allclose(json.loads(proc.stdout)["embedding"], pipe(TEXTS[:1], layer=-2)[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("problem,labels", [("single_label_classification", {0: "negative", 1: "positive"}),

@@ -224,16 +224,24 @@ class Encoder(nn.Module):
         )
         self.gradient_checkpointing = False
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
-        """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
+                hidden_states: list | None = None) -> torch.Tensor:
+        """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout.
+        `hidden_states`, when given, receives the input of the first layer (after the E -> H projection) and every
+        block's output, as transformers' (5.x) `hidden_states`: L x inner_group_num + 1 tensors (L + 1 for every
+        released model, whose groups hold one block)."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)  # E -> H
+        if hidden_states is not None:
+            hidden_states.append(x)
         for i in range(self.config.num_hidden_layers):
             for layer in self.groups[self.config.group_index(i)]:  # the same modules, reused: cross-layer sharing
                 if self.gradient_checkpointing and self.training:
                     x = activation_checkpoint(layer, x, mask, use_reentrant=False)
                 else:
                     x = layer(x, mask)
+                if hidden_states is not None:
+                    hidden_states.append(x)
         return x
 
 
@@ -245,6 +253,7 @@ class Encoder(nn.Module):
 class EncoderOutput:
     last_hidden_state: torch.Tensor  # (B, T, H)
     pooler_output: torch.Tensor | None = None  # (B, H)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # (B, T, H) each, with output_hidden_states=True
 
 
 @dataclass
@@ -488,21 +497,28 @@ class AlbertModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
     ) -> EncoderOutput:
-        """input_ids (B, T) long; attention_mask (B, T) 1/0 (None: no padding); token_type_ids (B, T) (None: zeros)."""
+        """input_ids (B, T) long; attention_mask (B, T) 1/0 (None: no padding); token_type_ids (B, T) (None: zeros).
+        output_hidden_states: also return the encoder's hidden states as transformers does (the projected embeddings,
+        then every block's output: L + 1 tensors when each group holds one block), e.g. for features from another
+        layer than the last."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
+        states: list | None = [] if output_hidden_states else None
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
         if layout is not None and 0 < layout.indices.numel() < input_ids.numel():
-            x = layout.pad(self.encoder(layout.unpad(x), layout))  # (nnz, E) -> (nnz, H) -> (B, T, H)
+            x = layout.pad(self.encoder(layout.unpad(x), layout, states))  # (nnz, E) -> (nnz, H) -> (B, T, H)
+            states = None if states is None else [layout.pad(h) for h in states]
         elif layout is None and self.right_padded_kernel is not None and attention_mask is not None:
             layout = RightPadded.from_mask(attention_mask, *self.right_padded_kernel)
-            x = self.encoder(x, layout)  # (B, T, H)
+            x = self.encoder(x, layout, states)  # (B, T, H)
         else:  # padded, or unpadded with nothing to drop
-            x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask))  # (B, T, H)
+            x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask), states)  # (B, T, H)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, H)
-        return EncoderOutput(last_hidden_state=x, pooler_output=pooled)
+        return EncoderOutput(last_hidden_state=x, pooler_output=pooled,
+                             hidden_states=None if states is None else tuple(states))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

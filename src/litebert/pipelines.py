@@ -214,12 +214,22 @@ class Embed:
 
     @torch.no_grad()
     def __call__(self, texts: list[str], pooling: str = "mean", normalize: bool = False,
-                 max_length: int | None = None):
-        """(N, H) float32 numpy array; pooling "tokens" gives a list of (T_i, H) arrays (padding removed)."""
+                 max_length: int | None = None, layer: int = -1):
+        """(N, H) float32 numpy array; pooling "tokens" gives a list of (T_i, H) arrays (padding removed).
+        `layer` picks the hidden state to pool, as an index into transformers' `hidden_states` (0: the projected
+        embeddings, -1: the last layer, -2: the one before, as bert-as-service's default)."""
         if pooling not in POOLINGS:
             raise PipelineError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if pooling == "pooled" and self.model.pooler is None:
             raise PipelineError("this checkpoint has no pooler; use pooling mean or cls")
+        c = self.model.config
+        states = c.num_hidden_layers * c.inner_group_num + 1
+        if not -states <= layer < states:
+            raise PipelineError(f"layer must be in [-{states}, {states - 1}] (this model has {states} hidden states), "
+                                f"got {layer}")
+        if pooling == "pooled" and layer not in (-1, states - 1):
+            raise PipelineError("pooling pooled reads the last layer; use pooling mean or cls with --layer")
+        last = layer in (-1, states - 1)
         if not texts:
             return [] if pooling == "tokens" else np.zeros((0, self.model.config.hidden_size), np.float32)
         enc = self.tokenizer.encode_batch(texts, truncation=True, max_length=_max_length(self.model, max_length))
@@ -233,8 +243,8 @@ class Embed:
             idx = order[i:i + self.batch_size]
             b = pad_batch(encoder_inputs(ids, types, idx), ENCODER_PAD_VALUES, multiple, limit)
             b = {k: v.pin_memory().to(self.device, non_blocking=True) if pin else v for k, v in b.items()}
-            o = self._forward(**b)
-            h = o.last_hidden_state.float()
+            o = self._forward(**b) if last else self._forward(**b, output_hidden_states=True)
+            h = (o.last_hidden_state if last else o.hidden_states[layer]).float()
             if pooling == "tokens":  # ragged: copied back batch by batch
                 h = (torch.nn.functional.normalize(h, dim=-1) if normalize else h).cpu()
                 tokens += [(j, h[k, :len(ids[j])].numpy()) for k, j in enumerate(idx)]
@@ -254,8 +264,8 @@ class Embed:
 
 
 def embed(model: str, *, text: str | list[str] | None = None, input: str | None = None, pooling: str = "mean",
-          normalize: bool = False, output: str | None = None, tokenizer: str | None = None, device: str = "auto",
-          batch_size: int = 32, compile: str = "none") -> None:
+          normalize: bool = False, layer: int = -1, output: str | None = None, tokenizer: str | None = None,
+          device: str = "auto", batch_size: int = 32, compile: str = "none") -> None:
     """Embed texts: sequence vectors (mean of the token vectors, [CLS], or the pooler) or token vectors.
 
     Example:
@@ -267,6 +277,8 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         input: A file with one text per line ("-" or nothing: stdin).
         pooling: mean | cls | pooled | tokens.
         normalize: L2-normalise the vectors.
+        layer: Hidden state to pool (transformers' hidden_states index: 0 the embeddings, -1 the last layer, -2 the
+            one before).
         output: .npy (sequence vectors) or .json / .jsonl path; default JSON lines on stdout.
         tokenizer: Tokenizer directory, when it is not saved with the model.
         device: auto | cpu | cuda.
@@ -275,7 +287,8 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
             (pays on large inputs: the first batches compile).
     """
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
-    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile)(texts, pooling=pooling, normalize=normalize)
+    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile)(texts, pooling=pooling,
+                                                                                    normalize=normalize, layer=layer)
     if output and output.endswith(".npy"):
         if pooling == "tokens":
             raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
