@@ -231,7 +231,8 @@ def resolve(path_or_id: str | os.PathLike, revision: str | None = None, cache_di
     except LocalEntryNotFoundError:
         raise CheckpointError(
             f"{name}: not a local directory, and the hub cannot be reached (offline) and the cache has no copy. "
-            f"Download it where there is a network (`hf download {name} --local-dir DIR`; `huggingface-cli download` before huggingface_hub 0.34) and pass DIR."
+            f"Download it where there is a network (`hf download {name} --local-dir DIR`; `huggingface-cli download` "
+            f"before huggingface_hub 0.34) and pass DIR."
         ) from None
     except Exception as e:  # repository not found, gated, HTTP errors
         raise CheckpointError(f"{name}: could not fetch from the hub ({type(e).__name__}: {e})") from None

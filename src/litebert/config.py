@@ -35,7 +35,8 @@ class AlbertConfig:
     num_hidden_layers: int = 12
     """L: number of layer applications (depth as executed)."""
     num_hidden_groups: int = 1
-    """G: number of distinct parameter groups; layer i uses group int(i / (L / G)) (group_index). BERT/ELECTRA: G == L."""
+    """G: number of distinct parameter groups; layer i uses group int(i / (L / G)) (group_index).
+    BERT/ELECTRA: G == L."""
     inner_group_num: int = 1
     """Post-LN blocks inside each group, applied one after another at every layer."""
     num_attention_heads: int = 64

@@ -19,6 +19,7 @@ import contextvars
 import functools
 import os
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -326,30 +327,15 @@ class PreTrainedModel(nn.Module):
         self.config = config
 
     @torch.no_grad()
-    def init_weights(self) -> None:
-        """The original's init: truncated normal(0, initializer_range) cut at 2 std, zero biases, unit LayerNorms."""
-        if not _INIT_WEIGHTS.get():  # inside weights_to_be_loaded()
+    def init_weights(self, only: Iterable[str] | None = None) -> None:
+        """The original's init: truncated normal(0, initializer_range) cut at 2 std, zero biases, unit LayerNorms, in
+        module order. `only`: just these parameters (those a checkpoint did not fill); without it, nothing happens
+        inside weights_to_be_loaded()."""
+        if only is None and not _INIT_WEIGHTS.get():
             return
-        std = self.config.initializer_range
-        for m in self.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
-                nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
-                if getattr(m, "bias", None) is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        std, only = self.config.initializer_range, None if only is None else set(only)
         for name, p in self.named_parameters():
-            if name == "mlm.bias":
-                nn.init.zeros_(p)
-
-    @torch.no_grad()
-    def _init_missing(self, missing: list[str]) -> None:
-        """`init_weights`' rule for the parameters a checkpoint did not fill (a new head, a pooler), in module order,
-        leaving the loaded ones alone."""
-        std, missing = self.config.initializer_range, set(missing)
-        for name, p in self.named_parameters():
-            if name not in missing:
+            if only is not None and name not in only:
                 continue
             owner = self.get_submodule(name.rpartition(".")[0])
             if isinstance(owner, nn.LayerNorm) and name.endswith(".weight"):
@@ -414,7 +400,7 @@ class PreTrainedModel(nn.Module):
         with weights_to_be_loaded():  # the checkpoint fills the weights: init only what it lacks (below)
             model = cls(config)
         missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
-        model._init_missing(missing)
+        model.init_weights(only=missing)
         model.loading_info = {"missing": list(missing), "unexpected": list(unexpected)}  # as transformers reports it
         if missing or unexpected:
             msg = f"{cls.__name__}.from_pretrained({directory}):"

@@ -1166,7 +1166,7 @@ def _save_files(directory: str | os.PathLike[str], files: dict[str, bytes], stal
     """Put a tokenizer's ``files`` (name -> content) into ``directory`` and delete the ``stale`` names not among them
     (another kind of tokenizer's files), so that loaders never find two tokenizers there. Other files (a model's) are
     left alone. Everything is written to a temporary folder inside ``directory`` first and renamed into place only
-    once complete, so a save that fails leaves the directory as it was."""
+    once complete, so a save that fails while writing (a full disk) leaves the directory as it was."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tokenizer-save-", dir=out))

@@ -65,7 +65,7 @@ class TokenizerAdapter:
     def __init__(self, path: str):
         from litebert.tokenizer import load_tokenizer
 
-        # absolute in the manifest: pretraining started from another directory still finds it (to save beside checkpoints)
+        # absolute in the manifest: pretraining run from another directory still finds it (saved beside checkpoints)
         self.path = str(Path(path).resolve()) if Path(path).exists() else path
         self.tokenizer = load_tokenizer(path)
         self.vocab = vocab_from_tokenizer(self.tokenizer)

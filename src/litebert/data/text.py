@@ -109,7 +109,8 @@ def read_documents(files: list[Path], *, input_format: str = "auto", text_field:
             for ext in (".xz", ".gz", ".bz2"):
                 name = name.removesuffix(ext)
             fmt = "jsonl" if name.endswith((".jsonl", ".json")) else "raw"
-            if fmt == "raw" and not told and not strip_gutenberg:  # Gutenberg books are raw text indeed  # the original's layout read as raw would let SOP pairs cross documents
+            # the original's layout read as raw would let SOP pairs cross documents (Gutenberg books are raw indeed)
+            if fmt == "raw" and not told and not strip_gutenberg:
                 told = True
                 warn(f"{path}: read as raw text, each file one document (--input_format auto); for the original's "
                      f"layout, one sentence per line and a blank line between documents, pass --input_format lines")
