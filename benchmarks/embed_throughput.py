@@ -81,6 +81,7 @@ def main() -> None:
 
     device = torch.device(args.device)
     if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
         torch.cuda.set_device(device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     texts = sentences(args.limit)

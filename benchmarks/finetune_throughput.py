@@ -135,6 +135,7 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
         torch.cuda.set_device(device)
     mode = a.compile or ("reduce-overhead" if device.type == "cuda" else "default")
     t = TASKS[a.task]

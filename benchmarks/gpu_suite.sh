@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Issue 9's GPU measurements as three device calls of under 10 minutes each (the device tool's per-call limit), so a
+# Issue 9's GPU measurements as two device calls (a third, graphs, when time is left) of under 10 minutes each (the device tool's per-call limit), so a
 # session with a GPU spends its ~30 minutes measuring rather than scripting. Every stage writes its full output
 # (JSON rows and the markdown tables for docs/benchmarks.md) to $OUT/<stage>.txt; each command has its own timeout, so
 # a stage that runs long still returns what it measured.
 #
 #   bash benchmarks/gpu_suite.sh prepare       # here, once: copies the data the GPU runs read into .bench_data/
 #   # then one device call per stage, carrying .bench_data:
-#   bash benchmarks/gpu_suite.sh pretrain      # eager: base 128/512, large 512, xxlarge 512; xxlarge 512 x 32 with
-#                                              # activation checkpointing; compiled base; the GPU tests
-#   bash benchmarks/gpu_suite.sh graphs        # compiled large and xxlarge; base with CUDA graphs (reduce-overhead)
-#   bash benchmarks/gpu_suite.sh finetune      # SST-2/MRPC fine-tuning (5 recipes), embeddings (eager, graphs, unpadded)
+#   bash benchmarks/gpu_suite.sh pretrain      # the GPU tests; both systems eager at base 128/512, large 512, xxlarge
+#                                              # 512; litebert compiled at the same four cases
+#   bash benchmarks/gpu_suite.sh finetune      # xxlarge 512 x 32 with activation checkpointing; SST-2/MRPC fine-tuning
+#                                              # (5 recipes); embeddings (eager, unpadded)
+#   bash benchmarks/gpu_suite.sh graphs        # base with CUDA graphs (reduce-overhead)
 #
 # Issue 5's GPU check (a small ALBERT for ~10 minutes: sentence-order accuracy clearly above chance), a fourth call:
 #   bash benchmarks/gpu_suite.sh prepare_sop   # here: pretraining data (seq 128, the ALBERT 30k vocabulary, dynamic
@@ -47,22 +48,22 @@ case $stage in
     # (the CPU tests of the same paths run in CI; here they would compile for the CPU, minutes with a cold cache)
     run 40 $PY -m pytest -q -p no:cacheprovider tests/test_model.py -k gpu
     run 170 $PY benchmarks/pretrain_throughput.py
-    run 100 $PY benchmarks/pretrain_throughput.py --cases xxlarge:512:32 --systems litebert --activation_checkpointing \
-      --steps 5 --warmup 2
-    # compiled rows: litebert only (transformers' rows above are the same session's baseline)
-    run 180 $PY benchmarks/pretrain_throughput.py --compile --systems litebert --cases base:128:256,base:512:64 ;;
+    # compiled rows: litebert only (transformers' rows above are the same session's baseline); whole-model compile
+    # takes ~1 min per case, longer for large's 24 layers
+    run 330 $PY benchmarks/pretrain_throughput.py --compile --systems litebert \
+      --cases base:128:256,base:512:64,large:512:32,xxlarge:512:16 ;;
   graphs)
-    # whole-model compile takes ~1 min per case (longer for 24 layers): large and xxlarge here, CUDA graphs for base
-    # (the sizes bound by launches; large and xxlarge are bound by their matmuls)
-    run 270 $PY benchmarks/pretrain_throughput.py --compile --systems litebert --cases large:512:32,xxlarge:512:16
+    # CUDA graphs (reduce-overhead) for base, the size bound by launches (large and xxlarge are bound by matmuls)
     run 270 $PY benchmarks/pretrain_throughput.py --compile reduce-overhead --systems litebert \
       --cases base:128:256,base:512:64 ;;
   finetune)
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
+    run 100 $PY benchmarks/pretrain_throughput.py --cases xxlarge:512:32 --systems litebert --activation_checkpointing \
+      --steps 5 --warmup 2
     run 200 $PY benchmarks/finetune_throughput.py --task sst-2 --preset albert-base-v2 --steps 30 --precision bf16
     run 100 $PY benchmarks/finetune_throughput.py --task mrpc --preset albert-base-v2 --steps 30 --precision bf16 \
       --compile none
     run 80 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16
-    run 110 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16 --compile reduce-overhead
     run 60 $PY benchmarks/embed_throughput.py --preset albert-base-v2 --precision bf16 --unpad ;;
   prepare_sop)
     src=../shared/data

@@ -157,6 +157,7 @@ def main() -> None:
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda":  # cuda:N: synchronize, peak memory and the compiled graphs act on the current device
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
         torch.cuda.set_device(device)
     cases = args.cases or (GPU_CASES if device.type == "cuda" else "tiny:64:8")
     import transformers

@@ -1,0 +1,125 @@
+"""Experiments on the compiled pretraining step (issue 9), one process, the same random batch as pretrain_throughput.py:
+
+  baseline     the benchmark's step: compiled model (right-padded varlen FlashAttention), loss, clipping and LAMB eager
+  fused_tail   the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
+  flash_dense  fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
+  cudnn        fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
+
+    python benchmarks/step_variants.py --cases base:128:256 --variants baseline,fused_tail,cudnn     # GPU
+    python benchmarks/step_variants.py --cases tiny:64:8 --device cpu --precision fp32 --steps 2 --warmup 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pretrain_throughput import PEAKS, SIZES, litebert_step_fn, make_batch
+from litebert import AlbertConfig, AlbertForPreTraining
+from litebert.model import estimate_flops_per_token
+from litebert.optim import OptimConfig, build_optimizer
+
+
+def fused_step_fn(config, b, device, dtype, attention: str):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    with device:
+        model = AlbertForPreTraining(config).train()
+    if attention == "varlen" and dtype is not None:
+        model.right_padded_enable(device)
+    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    params = [p for p in model.parameters() if p.requires_grad]
+    mask = b["attention_mask"] if attention == "varlen" else None
+
+    @torch.compile(dynamic=False)
+    def loss_fn(ids, mask, types, positions, labels, sop):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = model(ids, mask, types, masked_positions=positions)
+        return F.cross_entropy(out.prediction_logits.float().flatten(0, 1), labels.flatten()) + \
+            F.cross_entropy(out.sop_logits.float(), sop)
+
+    @torch.compile(dynamic=False)
+    def update():
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    def step():
+        loss = loss_fn(b["input_ids"], mask, b["token_type_ids"], b["masked_positions"], b["masked_labels"], b["sop"])
+        loss.backward()
+        update()
+        opt.zero_grad(set_to_none=True)
+    return model, step
+
+
+def run(variant, size, seq, batch, args, device):
+    config = AlbertConfig.from_preset(SIZES[size], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+                                      max_position_embeddings=max(512, seq))
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
+    b = make_batch(config.vocab_size, batch, seq, args.predictions, device)
+    flags = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled())
+    if variant == "cudnn":
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
+        torch.backends.cuda.enable_cudnn_sdp(True)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    row = {"variant": variant, "model": size, "seq": seq, "batch": batch}
+    try:
+        if variant == "baseline":
+            model, step = litebert_step_fn(config, b, device, dtype, "default", False)
+        else:
+            attention = {"fused_tail": "varlen", "flash_dense": "none", "cudnn": "none"}[variant]
+            model, step = fused_step_fn(config, b, device, dtype, attention)
+        t = time.perf_counter()
+        for _ in range(args.warmup):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        row["warmup_s"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = (time.perf_counter() - t) / args.steps
+    except Exception as e:
+        return {**row, "error": f"{type(e).__name__}: {str(e)[:300]}"}
+    finally:
+        torch.backends.cuda.enable_flash_sdp(flags[0])
+        torch.backends.cuda.enable_mem_efficient_sdp(flags[1])
+    tflops = batch * seq / dt * estimate_flops_per_token(config, seq, args.predictions) / 1e12
+    row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tflops=round(tflops, 1),
+               mfu=round(tflops * 1e12 / PEAKS["measured"], 3))
+    if device.type == "cuda":
+        row["peak_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
+    del model, step
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cases", default="base:128:256")
+    ap.add_argument("--variants", default="baseline,fused_tail,flash_dense,cudnn")
+    ap.add_argument("--steps", type=int, default=15)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--predictions", type=int, default=20)
+    ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
+        torch.cuda.set_device(device)
+    for case in args.cases.split(","):
+        size, seq, batch = case.split(":")
+        for v in args.variants.split(","):
+            print(json.dumps(run(v, size, int(seq), int(batch), args, device)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
