@@ -1,7 +1,8 @@
 """Pretraining-step throughput, litebert against transformers, in one process on the same random batch.
 
 litebert: AlbertForPreTraining with the MLM head on the masked positions only, fused QKV, SDPA, the original LAMB
-(foreach), clipping at 1.0; optionally torch.compile and activation checkpointing. transformers: its
+(foreach), clipping at 1.0, the losses computed inside the model's module (compiled with it) as the pretraining loop
+does; optionally torch.compile and activation checkpointing. transformers: its
 AlbertForPreTraining (attn_implementation="sdpa", MLM logits over every position as its API computes them) with fused
 AdamW, as ../shared/bench/hf_albert_bench.py runs it. Both in bf16 autocast. Model FLOPs per token are the same for
 both (performance-anchors.md section 4: 6 N_c + 12 L s h + (p/s) 6 (h E + E V), the MLM head counted on the p
@@ -23,11 +24,11 @@ import platform
 import time
 
 import torch
-import torch.nn.functional as F
 
 from litebert import AlbertConfig, AlbertForPreTraining
 from litebert.model import estimate_flops_per_token
 from litebert.optim import OptimConfig, build_optimizer
+from litebert.pretrain import PretrainingLosses
 
 PEAKS = {"measured": 790e12, "spec": 989e12}  # H100 bf16 dense (performance-anchors.md)
 SIZES = {"base": "albert-base-v2", "large": "albert-large-v2", "xlarge": "albert-xlarge-v2",
@@ -66,14 +67,15 @@ def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype,
     if dtype is not None:  # as the pretraining loop: padded rows as varlen FlashAttention segments on a GPU
         model.right_padded_enable(device)
     opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
-    forward = torch.compile(model, mode=compile_, dynamic=False) if compile_ else model
+    losses = PretrainingLosses(model)  # as the pretraining loop: the losses inside the compiled graph
+    forward = torch.compile(losses, mode=compile_, dynamic=False) if compile_ else losses
+    n_pred, n_seq = b["masked_labels"].numel(), len(b["sop"])
 
     def step():
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            out = forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
-                          masked_positions=b["masked_positions"])
-        loss = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten()) + \
-            F.cross_entropy(out.sop_logits.float(), b["sop"])
+            mlm, sop = forward(b["input_ids"], b["attention_mask"], b["token_type_ids"], b["masked_positions"],
+                               b["masked_labels"], b["sop"])
+        loss = mlm / n_pred + sop / n_seq
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

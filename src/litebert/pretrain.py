@@ -156,6 +156,26 @@ def init_from_checkpoint(model: AlbertForPreTraining, args: ModelArgs, log) -> N
         + (f"; unused: {unexpected}" if unexpected else ""))
 
 
+class PretrainingLosses(torch.nn.Module):
+    """The model and its two summed losses as one module, the unit that DDP wraps and torch.compile compiles: the
+    cross-entropy over the vocabulary (fp32 logits of every predicted position, then their log-softmax) then fuses
+    into the graph instead of running as separate eager kernels after it (albert-base, seq 128, on an H100: 4% of the
+    step; docs/benchmarks.md). Returns (MLM loss summed over labels != -100, SOP loss summed over the sequences)."""
+
+    def __init__(self, model: AlbertForPreTraining):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor,
+                masked_positions: torch.Tensor, masked_labels: torch.Tensor,
+                sentence_order_label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(input_ids, attention_mask, token_type_ids, masked_positions=masked_positions)
+        mlm = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), masked_labels.flatten(),
+                              ignore_index=-100, reduction="sum")
+        sop = F.cross_entropy(out.sop_logits.float(), sentence_order_label, reduction="sum")
+        return mlm, sop
+
+
 class Prefetcher:
     """Builds the next micro-batches (collate + dynamic masking) on a thread while the model computes, as CPU tensors;
     in page-locked memory when `pin` (CUDA), so that their copies to the GPU are asynchronous (a copy from pageable
@@ -323,7 +343,7 @@ class Pretrainer:
                                 f"is off): pass --train.resume true to continue that run, choose another "
                                 f"--train.out_dir, or delete {old[-1].parent} to start over there")
         self.iterator_state = self.iterator.state_dict()  # position of the last consumed batch (saved in checkpoints)
-        self.ddp = D.wrap_model(self.model, self.info)
+        self.ddp = D.wrap_model(PretrainingLosses(self.model), self.info)
         if t.compile:
             try:
                 T.check_cuda_graphs(t.compile_mode, self.info.device, self.accum, "train.compile_mode")
@@ -464,11 +484,8 @@ class Pretrainer:
             sync = contextlib.nullcontext() if (last or world == 1) else self.ddp.no_sync()
             with sync:
                 with T.autocast(self.targs.precision, self.info.device):
-                    out = self.forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
-                                       masked_positions=b["masked_positions"])
-                mlm = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten(),
-                                      ignore_index=-100, reduction="sum")
-                sop = F.cross_entropy(out.sop_logits.float(), b["sentence_order_label"], reduction="sum")
+                    mlm, sop = self.forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
+                                            b["masked_positions"], b["masked_labels"], b["sentence_order_label"])
                 n_seq = len(micro) * len(batch["input_ids"])
                 loss = mlm * mlm_scale + sop / n_seq
                 self.scaler.scale(loss).backward()
