@@ -73,7 +73,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--unpad", action="store_true", help="litebert drops the padding inside the encoder")
+    ap.add_argument("--unpad", default="auto", choices=["auto", "true", "false"],
+                    help="litebert drops the padding inside the encoder (auto: Embed's default, on a GPU without "
+                         "compile)")
     ap.add_argument("--compile", default="none",
                     help="litebert's Embed compiles its encoder in this torch.compile mode (reduce-overhead: CUDA graphs)")
     args = ap.parse_args()
@@ -91,8 +93,8 @@ def main() -> None:
         torch.manual_seed(0)
         AlbertModel(cfg).save_pretrained(tmp)
         load_tokenizer(spm).save_pretrained(tmp)
-        ours = Embed.from_pretrained(tmp, device=args.device, batch_size=args.batch, compile=args.compile)
-        ours.model.unpadded_enable(args.unpad)
+        ours = Embed.from_pretrained(tmp, device=args.device, batch_size=args.batch, compile=args.compile,
+                                     unpad={"auto": None, "true": True, "false": False}[args.unpad])
         hf_tok = transformers.AlbertTokenizer.from_pretrained(tmp)  # the slow (sentencepiece) tokenizer: the reference
         hf_model = transformers.AlbertModel.from_pretrained(tmp, attn_implementation="sdpa").to(device).eval()
     amp = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
@@ -121,14 +123,14 @@ def main() -> None:
     row = {"date": str(datetime.date.today()), "device": where, "torch": torch.__version__,
            "transformers": transformers.__version__, "model": args.config or args.preset, "sentences": len(texts),
            "mean_tokens": float(np.mean([len(x) for x in ours.tokenizer.encode_batch(texts)["input_ids"]])),
-           "batch": args.batch, "precision": args.precision, "unpad": args.unpad, "compile": args.compile,
+           "batch": args.batch, "precision": args.precision, "unpad": ours.unpad, "compile": args.compile,
            "transformers_sent_per_s": round(len(texts) / t_hf, 1),
            "litebert_sent_per_s": round(len(texts) / t_ours, 1), "ratio": round(t_hf / t_ours, 2),
            "mean_cosine_agreement": round(cos, 5)}
     print(json.dumps(row))
     print("\n| model | sentences (mean tokens) | transformers, padding=True | litebert Embed | ratio |")
     print("|---|---|---|---|---|")
-    how = ", ".join(x for x in ("unpadded" if args.unpad else "", "" if args.compile == "none" else f"compile {args.compile}") if x)
+    how = ", ".join(x for x in ("unpadded" if ours.unpad else "", "" if args.compile == "none" else f"compile {args.compile}") if x)
     print(f"| {row['model']}{f' ({how})' if how else ''} | {row['sentences']} ({row['mean_tokens']:.1f}) | "
           f"{row['transformers_sent_per_s']} sent/s | {row['litebert_sent_per_s']} sent/s | **{row['ratio']:.2f}x** |")
 

@@ -238,3 +238,21 @@ def test_a_checkpoint_without_the_pipelines_head_is_refused(tmp_path):
         Classify.from_pretrained(str(d), device="cpu")
     d, _, _ = _save(tmp_path, AlbertForMaskedLM, "mlm")  # no pooler saved: mean and cls pooling still work
     assert Embed.from_pretrained(str(d), device="cpu").model.pooler is None
+
+
+def test_unpadded_embed_equals_padded(tmp_path):
+    """Embed(unpad=True) (the default on a GPU) gives the padded run's vectors for every pooling and another layer;
+    on a CPU the default stays padded; unpad with compile is refused."""
+    d, _, _ = _save(tmp_path, AlbertModel, "enc")
+    texts = TEXTS + ["word " * 20, "a much longer text " * 3]
+    padded = Embed.from_pretrained(str(d), device="cpu", batch_size=3)
+    assert padded.unpad is False and padded.model.unpad_inputs is False
+    unpadded = Embed.from_pretrained(str(d), device="cpu", batch_size=3, unpad=True)
+    assert unpadded.model.unpad_inputs is True
+    for pooling in ("mean", "cls", "pooled"):
+        np.testing.assert_allclose(unpadded(texts, pooling=pooling), padded(texts, pooling=pooling), atol=1e-5)
+    np.testing.assert_allclose(unpadded(texts, layer=-2), padded(texts, layer=-2), atol=1e-5)
+    for a, b in zip(unpadded(texts, pooling="tokens"), padded(texts, pooling="tokens")):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(PipelineError, match="unpad and compile exclude each other"):
+        Embed.from_pretrained(str(d), device="cpu", unpad=True, compile="default")

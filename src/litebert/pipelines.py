@@ -194,23 +194,33 @@ class Embed:
     All texts are tokenized in one call, batched by token length (little padding), and the vectors stay on the device
     for 256 batches at a time (one copy back each: the CPU prepares the next batches while the GPU computes).
     `compile`: a torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded
-    to a multiple of 16 so that few shapes recur)."""
+    to a multiple of 16 so that few shapes recur).
+    `unpad`: drop each batch's padding inside the encoder (`model.unpadded_enable`: dense layers on real tokens,
+    varlen FlashAttention on a GPU); None: on where it pays, a GPU without `compile` (1.32x the padded run on an H100,
+    docs/benchmarks.md), off elsewhere (on a CPU it measured even). Sets the model's flag."""
 
     model: AlbertModel
     tokenizer: object
     device: torch.device
     batch_size: int = 32
     compile: str = "none"
+    unpad: bool | None = None
 
     def __post_init__(self):
         if self.compile not in ("none", *T.COMPILE_MODES):
             raise PipelineError(f"compile must be none, {', '.join(T.COMPILE_MODES)}; got {self.compile!r}")
+        if self.unpad and self.compile != "none":
+            raise PipelineError("unpad and compile exclude each other: an unpadded batch's token count changes every "
+                                "batch (use one)")
+        if self.unpad is None:
+            self.unpad = self.device.type == "cuda" and self.compile == "none"
+        self.model.unpadded_enable(self.unpad)
         self._forward = self.model if self.compile == "none" else torch.compile(self.model, mode=self.compile)
 
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32,
-                        compile: str = "none"):
-        return cls(*_load(path, AlbertModel, tokenizer, device), batch_size, compile)
+                        compile: str = "none", unpad: bool | None = None):
+        return cls(*_load(path, AlbertModel, tokenizer, device), batch_size, compile, unpad)
 
     @torch.no_grad()
     def __call__(self, texts: list[str], pooling: str = "mean", normalize: bool = False,
@@ -265,7 +275,7 @@ class Embed:
 
 def embed(model: str, *, text: str | list[str] | None = None, input: str | None = None, pooling: str = "mean",
           normalize: bool = False, layer: int = -1, output: str | None = None, tokenizer: str | None = None,
-          device: str = "auto", batch_size: int = 32, compile: str = "none") -> None:
+          device: str = "auto", batch_size: int = 32, compile: str = "none", unpad: bool | None = None) -> None:
     """Embed texts: sequence vectors (mean of the token vectors, [CLS], or the pooler) or token vectors.
 
     Example:
@@ -285,10 +295,11 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         batch_size: Texts per forward pass.
         compile: none | default | reduce-overhead (CUDA graphs, for a GPU) | max-autotune: torch.compile the encoder
             (pays on large inputs: the first batches compile).
+        unpad: Drop the padding inside the encoder (default: on a GPU without compile, where it is faster).
     """
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
-    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile)(texts, pooling=pooling,
-                                                                                    normalize=normalize, layer=layer)
+    vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile, unpad)(
+        texts, pooling=pooling, normalize=normalize, layer=layer)
     if output and output.endswith(".npy"):
         if pooling == "tokens":
             raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
