@@ -1,9 +1,12 @@
 """Experiments on the compiled pretraining step (issue 9), one process, the same random batch as pretrain_throughput.py:
 
-  baseline     the benchmark's step: compiled model (right-padded varlen FlashAttention), loss, clipping and LAMB eager
-  fused_tail   the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
-  flash_dense  fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
-  cudnn        fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
+  baseline       the step before 2026-11-24: compiled model (right-padded varlen FlashAttention); loss, clipping and
+                 LAMB eager
+  loss_in_graph  pretrain_throughput.py's step since then (the pretraining loop's): the losses inside the compiled
+                 module (litebert.pretrain.PretrainingLosses)
+  fused_tail     the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
+  flash_dense    fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
+  cudnn          fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
 
     python benchmarks/step_variants.py --cases base:128:256 --variants baseline,fused_tail,cudnn     # GPU
     python benchmarks/step_variants.py --cases tiny:64:8 --device cpu --precision fp32 --steps 2 --warmup 1
@@ -22,6 +25,29 @@ from pretrain_throughput import PEAKS, SIZES, litebert_step_fn, make_batch
 from litebert import AlbertConfig, AlbertForPreTraining
 from litebert.model import estimate_flops_per_token
 from litebert.optim import OptimConfig, build_optimizer
+
+
+def baseline_step_fn(config, b, device, dtype):
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    with device:
+        model = AlbertForPreTraining(config).train()
+    if dtype is not None:
+        model.right_padded_enable(device)
+    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    forward = torch.compile(model, dynamic=False)
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            out = forward(b["input_ids"], b["attention_mask"], b["token_type_ids"],
+                          masked_positions=b["masked_positions"])
+        loss = F.cross_entropy(out.prediction_logits.float().flatten(0, 1), b["masked_labels"].flatten()) + \
+            F.cross_entropy(out.sop_logits.float(), b["sop"])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return model, step
 
 
 def fused_step_fn(config, b, device, dtype, attention: str):
@@ -71,6 +97,8 @@ def run(variant, size, seq, batch, args, device):
     row = {"variant": variant, "model": size, "seq": seq, "batch": batch}
     try:
         if variant == "baseline":
+            model, step = baseline_step_fn(config, b, device, dtype)
+        elif variant == "loss_in_graph":
             model, step = litebert_step_fn(config, b, device, dtype, "default", False)
         else:
             attention = {"fused_tail": "varlen", "flash_dense": "none", "cudnn": "none"}[variant]
@@ -104,7 +132,7 @@ def run(variant, size, seq, batch, args, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="base:128:256")
-    ap.add_argument("--variants", default="baseline,fused_tail,flash_dense,cudnn")
+    ap.add_argument("--variants", default="baseline,loss_in_graph,fused_tail,flash_dense,cudnn")
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--predictions", type=int, default=20)

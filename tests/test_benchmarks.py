@@ -55,3 +55,20 @@ def test_finetune_throughput_runs_every_recipe_on_cpu():
             line.startswith("| litebert")]
     assert len(rows) == 5 and "`--compile default`" in rows[-1]
     assert all(float(r.split("|")[2]) > 0 for r in rows)
+
+
+def test_profile_step_and_step_variants_run_on_cpu():
+    """The two diagnostic scripts behind docs/benchmarks.md's H100 profile and experiments run end to end (tiny, CPU):
+    profile_step prints the step's time split by kernel kind; step_variants a row per variant."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_step.py"), "--size", "tiny", "--seq", "32",
+                           "--batch", "4", "--device", "cpu", "--precision", "fp32", "--steps", "2", "--warmup", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "ms/step" in proc.stdout and "matmul" in proc.stdout and "top 25 kernels" in proc.stdout
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--cases", "tiny:32:4",
+                           "--variants", "baseline,loss_in_graph", "--device", "cpu", "--precision", "fp32",
+                           "--steps", "2", "--warmup", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert [r["variant"] for r in rows] == ["baseline", "loss_in_graph"]
+    assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
