@@ -123,14 +123,14 @@ def main() -> None:
     row = {"date": str(datetime.date.today()), "device": where, "torch": torch.__version__,
            "transformers": transformers.__version__, "model": args.config or args.preset, "sentences": len(texts),
            "mean_tokens": float(np.mean([len(x) for x in ours.tokenizer.encode_batch(texts)["input_ids"]])),
-           "batch": args.batch, "precision": args.precision, "unpad": ours.unpad, "compile": args.compile,
+           "batch": args.batch, "precision": args.precision, "unpad": ours.model.unpad_inputs, "compile": args.compile,
            "transformers_sent_per_s": round(len(texts) / t_hf, 1),
            "litebert_sent_per_s": round(len(texts) / t_ours, 1), "ratio": round(t_hf / t_ours, 2),
            "mean_cosine_agreement": round(cos, 5)}
     print(json.dumps(row))
     print("\n| model | sentences (mean tokens) | transformers, padding=True | litebert Embed | ratio |")
     print("|---|---|---|---|---|")
-    how = ", ".join(x for x in ("unpadded" if ours.unpad else "", "" if args.compile == "none" else f"compile {args.compile}") if x)
+    how = ", ".join(x for x in ("unpadded" if ours.model.unpad_inputs else "", "" if args.compile == "none" else f"compile {args.compile}") if x)
     print(f"| {row['model']}{f' ({how})' if how else ''} | {row['sentences']} ({row['mean_tokens']:.1f}) | "
           f"{row['transformers_sent_per_s']} sent/s | {row['litebert_sent_per_s']} sent/s | **{row['ratio']:.2f}x** |")
 

@@ -132,8 +132,8 @@ def main() -> None:
     ap.add_argument("--compile", default=None,
                     help="mode of the compiled row (default: reduce-overhead on a GPU, default on a CPU; none: no row)")
     ap.add_argument("--compile_warmup", type=int, default=60,
-                    help="untimed steps of the litebert rows when a compiled row runs: its compilations and (GPU) one "
-                         "CUDA graph per padded length all happen before the timed steps")
+                    help="untimed steps of the litebert rows when a compiled row runs, if more than --warmup: its "
+                         "compilations and (GPU) one CUDA graph per padded length all happen before the timed steps")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -18,9 +18,12 @@ from torch.profiler import ProfilerActivity, profile
 from pretrain_throughput import SIZES, litebert_step_fn, make_batch
 from litebert import AlbertConfig
 
-KINDS = [("matmul", r"gemm|sm90|cutlass|matmul|nvjet|cublas|aten::(add)?mm|aten::bmm"), ("attention", r"flash|fmha|attention|sdpa"),
+# first match wins: attention and Inductor's kernels before the patterns their long names also contain (FlashAttention's
+# template arguments name cutlass types; Inductor's fused kernels name every op they fuse, "_to_copy" included)
+KINDS = [("attention", r"flash|fmha|attention|sdpa"), ("triton (fused)", r"^triton"),
+         ("matmul", r"gemm|nvjet|cublas|^sm\d+_xmma|matmul|aten::(add)?mm|aten::bmm"),
          ("optimizer", r"foreach|multi_tensor|lamb|adam"), ("copy/cast", r"copy|cast|memcpy|memset|fill"),
-         ("triton (fused)", r"triton"), ("reduce", r"reduce|norm|softmax|sum")]
+         ("reduce", r"reduce|norm|softmax|sum")]
 
 
 def kind(name: str) -> str:

@@ -86,7 +86,8 @@ def run(variant, size, seq, batch, args, device):
                                       max_position_embeddings=max(512, seq))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     b = make_batch(config.vocab_size, batch, seq, args.predictions, device)
-    flags = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled())
+    flags = (torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled(),
+             torch.backends.cuda.cudnn_sdp_enabled())
     if variant == "cudnn":
         torch.backends.cuda.enable_flash_sdp(False)
         torch.backends.cuda.enable_mem_efficient_sdp(False)
@@ -120,6 +121,7 @@ def run(variant, size, seq, batch, args, device):
     finally:
         torch.backends.cuda.enable_flash_sdp(flags[0])
         torch.backends.cuda.enable_mem_efficient_sdp(flags[1])
+        torch.backends.cuda.enable_cudnn_sdp(flags[2])
     tflops = batch * seq / dt * estimate_flops_per_token(config, seq, args.predictions) / 1e12
     row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tflops=round(tflops, 1),
                mfu=round(tflops * 1e12 / PEAKS["measured"], 3))

@@ -25,7 +25,9 @@ def test_pretrain_throughput_runs_both_systems_on_cpu():
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith('{"system"')]
     assert [r["system"] for r in rows] == ["litebert", "transformers"]
-    assert all(r["seq_per_s"] > 0 and r["tok_per_s"] == pytest.approx(r["seq_per_s"] * 32, rel=0.01) for r in rows)
+    # seq_per_s is rounded to 0.1 (a slow CPU step makes that more than 1% of it): compare within that rounding
+    assert all(r["seq_per_s"] > 0 and r["tok_per_s"] == pytest.approx(r["seq_per_s"] * 32, rel=0.01, abs=0.05 * 32 + 1)
+               for r in rows)
     assert "| tiny | 32 | 4 | litebert |" in proc.stdout and "| tiny | 32 | 4 | transformers |" in proc.stdout
 
 

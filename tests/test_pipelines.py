@@ -241,12 +241,13 @@ def test_a_checkpoint_without_the_pipelines_head_is_refused(tmp_path):
 
 
 def test_unpadded_embed_equals_padded(tmp_path):
-    """Embed(unpad=True) (the default on a GPU) gives the padded run's vectors for every pooling and another layer;
-    on a CPU the default stays padded; unpad with compile is refused."""
+    """Embed(unpad=True) gives the padded run's vectors for every pooling and another layer; the default turns it on
+    only where varlen FlashAttention runs (a GPU, no compile, half precision); unpad with compile is refused."""
     d, _, _ = _save(tmp_path, AlbertModel, "enc")
     texts = TEXTS + ["word " * 20, "a much longer text " * 3]
     padded = Embed.from_pretrained(str(d), device="cpu", batch_size=3)
-    assert padded.unpad is False and padded.model.unpad_inputs is False
+    padded(texts)
+    assert padded.unpad is None and padded.model.unpad_inputs is False
     unpadded = Embed.from_pretrained(str(d), device="cpu", batch_size=3, unpad=True)
     assert unpadded.model.unpad_inputs is True
     for pooling in ("mean", "cls", "pooled"):
@@ -256,3 +257,13 @@ def test_unpadded_embed_equals_padded(tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(PipelineError, match="unpad and compile exclude each other"):
         Embed.from_pretrained(str(d), device="cpu", unpad=True, compile="default")
+
+    # the default's rule, read without running on a GPU
+    rule = Embed.from_pretrained(str(d), device="cpu")
+    assert rule._unpad_pays() is False  # CPU
+    rule.device = torch.device("cuda")
+    assert rule._unpad_pays() is False  # fp32 weights, no autocast: each layer would re-pad around SDPA
+    rule.model.to(torch.bfloat16)
+    assert rule._unpad_pays() is True
+    rule.compile = "reduce-overhead"
+    assert rule._unpad_pays() is False

@@ -196,8 +196,10 @@ class Embed:
     `compile`: a torch.compile mode for the encoder (reduce-overhead: CUDA graphs on a GPU, batch lengths then padded
     to a multiple of 16 so that few shapes recur).
     `unpad`: drop each batch's padding inside the encoder (`model.unpadded_enable`: dense layers on real tokens,
-    varlen FlashAttention on a GPU); None: on where it pays, a GPU without `compile` (1.32x the padded run on an H100,
-    docs/benchmarks.md), off elsewhere (on a CPU it measured even). Sets the model's flag."""
+    varlen FlashAttention on a GPU); None: decided at each call, on where varlen FlashAttention runs (a GPU, no
+    `compile`, half precision: bf16/fp16 weights or CUDA autocast; 1.32x the padded run on an H100 in bf16,
+    docs/benchmarks.md), off elsewhere (in fp32 each layer would re-pad around SDPA; on a CPU it measured even).
+    Embed sets the model's flag."""
 
     model: AlbertModel
     tokenizer: object
@@ -212,15 +214,22 @@ class Embed:
         if self.unpad and self.compile != "none":
             raise PipelineError("unpad and compile exclude each other: an unpadded batch's token count changes every "
                                 "batch (use one)")
-        if self.unpad is None:
-            self.unpad = self.device.type == "cuda" and self.compile == "none"
-        self.model.unpadded_enable(self.unpad)
+        if self.unpad is not None:
+            self.model.unpadded_enable(self.unpad)
         self._forward = self.model if self.compile == "none" else torch.compile(self.model, mode=self.compile)
 
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32,
                         compile: str = "none", unpad: bool | None = None):
         return cls(*_load(path, AlbertModel, tokenizer, device), batch_size, compile, unpad)
+
+    def _unpad_pays(self) -> bool:
+        """unpad=None's rule: varlen FlashAttention will run (a GPU, no compile, half-precision weights or autocast)."""
+        if self.device.type != "cuda" or self.compile != "none":
+            return False
+        autocast = torch.is_autocast_enabled("cuda")
+        dtype = torch.get_autocast_dtype("cuda") if autocast else next(self.model.parameters()).dtype
+        return dtype in (torch.float16, torch.bfloat16)
 
     @torch.no_grad()
     def __call__(self, texts: list[str], pooling: str = "mean", normalize: bool = False,
@@ -240,6 +249,8 @@ class Embed:
         if pooling == "pooled" and layer not in (-1, states - 1):
             raise PipelineError("pooling pooled reads the last layer; use pooling mean or cls with --layer")
         last = layer in (-1, states - 1)
+        if self.unpad is None:
+            self.model.unpadded_enable(self._unpad_pays())
         if not texts:
             return [] if pooling == "tokens" else np.zeros((0, self.model.config.hidden_size), np.float32)
         enc = self.tokenizer.encode_batch(texts, truncation=True, max_length=_max_length(self.model, max_length))
@@ -295,7 +306,8 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         batch_size: Texts per forward pass.
         compile: none | default | reduce-overhead (CUDA graphs, for a GPU) | max-autotune: torch.compile the encoder
             (pays on large inputs: the first batches compile).
-        unpad: Drop the padding inside the encoder (default: on a GPU without compile, where it is faster).
+        unpad: Drop the padding inside the encoder (default: where varlen FlashAttention runs: a GPU, no compile, bf16
+            or fp16 weights).
     """
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
     vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile, unpad)(
