@@ -36,6 +36,16 @@ SIZES = {"base": "albert-base-v2", "large": "albert-large-v2", "xlarge": "albert
 GPU_CASES = "base:128:256,base:512:64,large:512:32,xxlarge:512:16"  # hf_albert_bench.py's batches
 
 
+def bench_device(name: str) -> torch.device:
+    """The device to run on; a GPU made current with its index filled in (`torch.cuda.set_device` refuses a bare
+    "cuda"), so synchronize, peak memory and compiled graphs act on it."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
+        torch.cuda.set_device(device)
+    return device
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -157,10 +167,7 @@ def main() -> None:
     ap.add_argument("--activation_checkpointing", action="store_true")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda":  # cuda:N: synchronize, peak memory and the compiled graphs act on the current device
-        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
-        torch.cuda.set_device(device)
+    device = bench_device(args.device)
     cases = args.cases or (GPU_CASES if device.type == "cuda" else "tiny:64:8")
     import transformers
 

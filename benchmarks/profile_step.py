@@ -15,7 +15,7 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from pretrain_throughput import SIZES, litebert_step_fn, make_batch
+from pretrain_throughput import bench_device, SIZES, litebert_step_fn, make_batch
 from litebert import AlbertConfig
 
 # first match wins: attention and Inductor's kernels before the patterns their long names also contain (FlashAttention's
@@ -44,10 +44,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
-        torch.cuda.set_device(device)
+    device = bench_device(args.device)
     config = AlbertConfig.from_preset(SIZES[args.size], hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                                       max_position_embeddings=max(512, args.seq))
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)

@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pretrain_throughput import PEAKS, SIZES, litebert_step_fn, make_batch
+from pretrain_throughput import bench_device, PEAKS, SIZES, litebert_step_fn, make_batch
 from litebert import AlbertConfig, AlbertForPreTraining
 from litebert.model import estimate_flops_per_token
 from litebert.optim import OptimConfig, build_optimizer
@@ -141,10 +141,7 @@ def main():
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
-    device = torch.device(args.device)
-    if device.type == "cuda":
-        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
-        torch.cuda.set_device(device)
+    device = bench_device(args.device)
     for case in args.cases.split(","):
         size, seq, batch = case.split(":")
         for v in args.variants.split(","):
