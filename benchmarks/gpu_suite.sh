@@ -11,6 +11,11 @@
 #   bash benchmarks/gpu_suite.sh finetune      # xxlarge 512 x 32 with activation checkpointing; SST-2/MRPC fine-tuning
 #                                              # (5 recipes); embeddings (eager, unpadded)
 #   bash benchmarks/gpu_suite.sh graphs        # base with CUDA graphs (reduce-overhead)
+#   bash benchmarks/gpu_suite.sh residual      # before/after of the bf16 residual stream (fp32_residual vs
+#                                              # loss_in_graph, compiled) at base 128/512 and large 512; run it
+#                                              # first: pretrain then gives the new rows of every table
+#   bash benchmarks/gpu_suite.sh autotune      # base 128 compiled with max-autotune-no-cudagraphs (Triton matmul
+#                                              # templates, GELU/bias in their epilogues), when time is left
 #
 # Issue 5's GPU check (a small ALBERT for ~10 minutes: sentence-order accuracy clearly above chance), a fourth call:
 #   bash benchmarks/gpu_suite.sh prepare_sop   # here: pretraining data (seq 128, the ALBERT 30k vocabulary, dynamic
@@ -20,7 +25,7 @@
 # The GPU image has torch, transformers, sentencepiece, tokenizers, safetensors, pytest: litebert runs from src/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: gpu_suite.sh prepare|pretrain|graphs|finetune|prepare_sop|sop}
+stage=${1:?usage: gpu_suite.sh prepare|pretrain|residual|autotune|graphs|finetune|prepare_sop|sop}
 OUT=${OUT:-runs/gpu_suite}
 mkdir -p "$OUT"
 export PYTHONPATH=src LITEBERT_BENCH_DATA=.bench_data
@@ -56,6 +61,18 @@ case $stage in
     # CUDA graphs (reduce-overhead) for base, the size bound by launches (large and xxlarge are bound by matmuls)
     run 270 $PY benchmarks/pretrain_throughput.py --compile reduce-overhead --systems litebert \
       --cases base:128:256,base:512:64 ;;
+  residual)
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
+    # the same compiled step with the residual stream in fp32 (CUDA autocast's LayerNorm, the 2026-11-24 numbers) and
+    # in bf16 (litebert's default since); bytes_moved.py counts -26% in the non-matmul kernels for base 128
+    run 560 $PY benchmarks/step_variants.py --cases base:128:256,base:512:64,large:512:32 \
+      --variants fp32_residual,loss_in_graph ;;
+  autotune)
+    # Inductor's matmul templates can take the bias + GELU (and their backward) into the matmul's epilogue, which the
+    # default mode leaves to separate memory-bound kernels; autotuning compiles for minutes
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
+    run 560 $PY benchmarks/pretrain_throughput.py --compile max-autotune-no-cudagraphs --systems litebert \
+      --cases base:128:256 ;;
   finetune)
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
     run 100 $PY benchmarks/pretrain_throughput.py --cases xxlarge:512:32 --systems litebert --activation_checkpointing \

@@ -3,12 +3,15 @@
   baseline       the step before 2026-11-24: compiled model (right-padded varlen FlashAttention); loss, clipping and
                  LAMB eager
   loss_in_graph  pretrain_throughput.py's step since then (the pretraining loop's): the losses inside the compiled
-                 module (litebert.pretrain.PretrainingLosses)
+                 module (litebert.pretrain.PretrainingLosses); the residual stream in bf16 (litebert.model.add_norm)
+  fp32_residual  loss_in_graph with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the step
+                 measured on 2026-11-24)
   fused_tail     the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
   flash_dense    fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
   cudnn          fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
 
     python benchmarks/step_variants.py --cases base:128:256 --variants baseline,fused_tail,cudnn     # GPU
+    python benchmarks/step_variants.py --cases base:128:256,large:512:32 --variants fp32_residual,loss_in_graph
     python benchmarks/step_variants.py --cases tiny:64:8 --device cpu --precision fp32 --steps 2 --warmup 1
 """
 
@@ -99,8 +102,9 @@ def run(variant, size, seq, batch, args, device):
     try:
         if variant == "baseline":
             model, step = baseline_step_fn(config, b, device, dtype)
-        elif variant == "loss_in_graph":
+        elif variant in ("loss_in_graph", "fp32_residual"):
             model, step = litebert_step_fn(config, b, device, dtype, "default", False)
+            model.fp32_residual_enable(variant == "fp32_residual")  # before the first step: compiled then
         else:
             attention = {"fused_tail": "varlen", "flash_dense": "none", "cudnn": "none"}[variant]
             model, step = fused_step_fn(config, b, device, dtype, attention)
@@ -134,7 +138,7 @@ def run(variant, size, seq, batch, args, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="base:128:256")
-    ap.add_argument("--variants", default="baseline,loss_in_graph,fused_tail,flash_dense,cudnn")
+    ap.add_argument("--variants", default="baseline,fp32_residual,loss_in_graph,fused_tail,flash_dense,cudnn")
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--predictions", type=int, default=20)

@@ -4,6 +4,7 @@ script prints a row per system and the table for docs/benchmarks.md. The numbers
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,9 +69,25 @@ def test_profile_step_and_step_variants_run_on_cpu():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ms/step" in proc.stdout and "matmul" in proc.stdout and "top 25 kernels" in proc.stdout
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--cases", "tiny:32:4",
-                           "--variants", "baseline,loss_in_graph", "--device", "cpu", "--precision", "fp32",
+                           "--variants", "baseline,fp32_residual,loss_in_graph", "--device", "cpu",
+                           "--precision", "bf16",
                            "--steps", "2", "--warmup", "2"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    assert [r["variant"] for r in rows] == ["baseline", "loss_in_graph"]
+    assert [r["variant"] for r in rows] == ["baseline", "fp32_residual", "loss_in_graph"]
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
+def test_bytes_moved_counts_less_for_the_bf16_residual_stream():
+    """bytes_moved.py compiles the step twice per residual policy and reads Inductor's byte counts: the bf16 stream
+    (litebert's default) moves fewer bytes through the non-matmul kernels than CUDA autocast's fp32 one, with the
+    same matmuls."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bytes_moved.py"), "--size", "tiny", "--seq", "32",
+                           "--batch", "8", "--small-batches", "1,2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = {r["residual"]: r for r in map(json.loads, (x for x in proc.stdout.splitlines() if x.startswith("{")))}
+    assert set(rows) == {"fp32", "bf16"}
+    assert 0 < rows["bf16"]["generated_MB"] < 0.95 * rows["fp32"]["generated_MB"]
+    assert rows["bf16"]["forward_extern_kernels"] == rows["fp32"]["forward_extern_kernels"]
+    assert "generated-kernel bytes per step: fp32" in proc.stdout

@@ -192,8 +192,32 @@ class SelfAttention(nn.Module):
         return y.transpose(1, 2).reshape(B, T, N * D)
 
 
+def add_norm(norm: nn.LayerNorm, x: torch.Tensor, y: torch.Tensor, fp32_residual: bool = False) -> torch.Tensor:
+    """The post-LN residual step LN(x + y), y a sublayer's output.
+
+    Under autocast y (a matmul's output) is in half precision, and so is the result: the sum and torch's native
+    half-precision LayerNorm (fp32 statistics inside the kernel) keep the residual stream, and its gradient, in the
+    compute dtype, as Megatron-LM does by default. CUDA autocast would run LayerNorm in fp32 and return fp32: each
+    LayerNorm's output, the residual additions and their gradients then move twice the bytes, and every matmul that
+    reads the stream needs a cast to half precision first (albert-base on an H100: these memory-bound kernels are
+    over a quarter of the compiled step; Inductor counts a quarter fewer bytes in them with this policy,
+    docs/benchmarks.md). `fp32_residual=True` is CUDA autocast's policy on every
+    device: fp32 sum, fp32 LayerNorm, fp32 output (transformers' numbers under autocast). Without autocast (fp32
+    weights) both are the plain `norm(x + y)`."""
+    if y.dtype == torch.float32:
+        return norm(x + y)
+    with torch.autocast(y.device.type, enabled=False):
+        if fp32_residual:
+            return F.layer_norm(x.float() + y.float(), norm.normalized_shape, norm.weight.float(), norm.bias.float(),
+                                norm.eps)
+        dt = y.dtype
+        return F.layer_norm(x.to(dt) + y, norm.normalized_shape, norm.weight.to(dt), norm.bias.to(dt), norm.eps)
+
+
 class Layer(nn.Module):
-    """One post-LN transformer block: x = LN(x + attn(x)); x = LN(x + ffn(x))."""
+    """One post-LN transformer block: x = LN(x + attn(x)); x = LN(x + ffn(x)) (see `add_norm` for the dtypes)."""
+
+    fp32_residual = False  # PreTrainedModel.fp32_residual_enable
 
     def __init__(self, c: AlbertConfig):
         super().__init__()
@@ -206,8 +230,8 @@ class Layer(nn.Module):
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
-        x = self.attn_norm(x + self.dropout(self.attn(x, mask)))
-        return self.ffn_norm(x + self.dropout(self.ffn_out(self.act(self.ffn_in(x)))))
+        x = add_norm(self.attn_norm, x, self.dropout(self.attn(x, mask)), self.fp32_residual)
+        return add_norm(self.ffn_norm, x, self.dropout(self.ffn_out(self.act(self.ffn_in(x)))), self.fp32_residual)
 
 
 class Encoder(nn.Module):
@@ -417,6 +441,13 @@ class PreTrainedModel(nn.Module):
         for m in self.modules():
             if isinstance(m, Encoder):
                 m.gradient_checkpointing = enabled
+
+    def fp32_residual_enable(self, enabled: bool = True) -> None:
+        """Under autocast, keep the residual stream (every block's output) in fp32 as CUDA autocast's LayerNorm does
+        (transformers' numbers) instead of the compute dtype (litebert's default; see `add_norm`)."""
+        for m in self.modules():
+            if isinstance(m, Layer):
+                m.fp32_residual = enabled
 
     def unpadded_enable(self, enabled: bool = True) -> None:
         """Drop the padding of batches that have an attention_mask before the encoder: every dense layer then runs on
