@@ -7,6 +7,7 @@ loaded into transformers (with no missing or unexpected keys), each giving the s
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -273,6 +274,24 @@ def test_electra_heads_parity_both_ways(tmp_path, ours_name, theirs_name, extra,
         o, t = mine(**inputs), back.eval()(**inputs)
     for f in fields:
         torch.testing.assert_close(getattr(o, f), getattr(t, f), **TOL)
+
+
+def test_electra_pretraining_model_saves_as_transformers_masked_lm(tmp_path):
+    """AlbertForPreTraining with model_type electra is MLM + SOP: its config names ElectraForMaskedLM (whose
+    generator head it shares), not ElectraForPreTraining (the replaced-token discriminator, none of whose head
+    weights it has); transformers' ElectraForMaskedLM loads it with nothing missing (the SOP head and the pooler it
+    reads are the unused part) and computes the same MLM logits."""
+    torch.manual_seed(8)
+    mine = litebert.AlbertForPreTraining(AlbertConfig(**ELECTRA_CFG, model_type="electra", num_hidden_groups=2)).eval()
+    mine.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["ElectraForMaskedLM"]
+    back, info = transformers.ElectraForMaskedLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"] and not info["mismatched_keys"], info
+    assert info["unexpected_keys"] == {f"{m}.{p}" for m in ("cls.seq_relationship", "electra.pooler.dense")
+                                       for p in ("weight", "bias")}, info  # SOP reads the pooler: neither in HF
+    inputs = _inputs("AlbertForMaskedLM")
+    with torch.no_grad():
+        torch.testing.assert_close(mine(**inputs).prediction_logits, back.eval()(**inputs).logits, **TOL)
 
 
 @pytest.mark.parametrize("layers,groups", [(18, 14), (22, 22)])

@@ -579,6 +579,11 @@ class AlbertForPreTraining(PreTrainedModel):
 
     hf_architecture = "AlbertForPreTraining"
 
+    def hf_architecture_name(self) -> str:
+        # transformers' ElectraForPreTraining is the replaced-token discriminator, none of whose head weights this
+        # model has; its MLM head is ElectraForMaskedLM's (the SOP head and its pooler are then unused)
+        return "ElectraForMaskedLM" if self.config.model_type == "electra" else super().hf_architecture_name()
+
     def __init__(self, config: AlbertConfig):
         super().__init__(config)
         self.albert = AlbertModel(config)
