@@ -471,6 +471,20 @@ def test_seeds_report_mean_and_spread(tmp_path, pretrained):
     b = load_file(tmp_path / "out" / "seed_12346" / "last" / "model.safetensors")
     assert _max_diff(a, b) > 0
     assert not math.isnan(acc["std"])
+    # restarted after seed 12345 finished and seed 12346 was lost: the finished seed is not trained again (its
+    # checkpoints untouched, its report reused), the lost one is, and the summary is the same
+    kw = dict(task="rte", data_dir=str(glue_dir), model=str(pretrained), output=str(tmp_path / "out"), seeds=2,
+              train_steps=2, eval_every=2, batch_size=4, device="cpu", progress=False)
+    first = tmp_path / "out" / "seed_12345" / "last" / "model.safetensors"
+    stamp = first.stat().st_mtime_ns
+    shutil.rmtree(tmp_path / "out" / "seed_12346")
+    again = glue(**kw, lr=1e-3)
+    assert first.stat().st_mtime_ns == stamp and (tmp_path / "out" / "seed_12346" / "last").is_dir()
+    assert again["eval_summary"]["last"]["accuracy"]["values"] == acc["values"]
+    # other settings into the same output: refused, nothing overwritten
+    with pytest.raises(FinetuneError, match=r"finished run with other settings \(lr: 0.001 -> 0.002\)"):
+        glue(**kw, lr=2e-3)
+    assert first.stat().st_mtime_ns == stamp
 
 
 def test_a_nan_dev_score_never_holds_the_best_checkpoint():

@@ -258,6 +258,11 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     random.seed(args.seed + info.rank)
     step, history, best, losses, skipped, elapsed, seen_tokens = 0, [], None, [], 0, 0.0, 0
     state_dir = output / "checkpoint"
+    done = _finished_report(output, state_dir, args) if args.resume else None
+    if done is not None:  # a multi-seed run restarted after this seed finished must not train it again
+        say(f"{output} finished earlier with these settings (eval_results.json, best/, last/): its report is reused; "
+            f"pass --resume false to train again")
+        return done
     if args.resume and (state_dir / "train_state.pt").is_file() and \
             (state_dir / f"rng_rank{info.rank}.pt").is_file():
         state = torch.load(state_dir / "train_state.pt", map_location="cpu", weights_only=True)
@@ -401,6 +406,27 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
                   "warnings": warnings}
         T.write_json(output / "eval_results.json", report)
     D.barrier()
+    return report
+
+
+def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs) -> dict | None:
+    """The report of a run that already finished in OUTPUT with the same settings (eval_results.json, best/ and last/
+    written, no resume state left), or None. A finished run with other settings is refused, as a checkpoint is:
+    training again would overwrite its checkpoints."""
+    path = output / "eval_results.json"
+    if state_dir.exists() or not path.is_file() or not (output / "best").is_dir() or not (output / "last").is_dir():
+        return None
+    try:
+        report = json.loads(path.read_text())
+        saved = report["args"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise FinetuneError(f"{path}: unreadable report of an earlier run ({e}); delete it or pass --resume false") \
+            from None
+    differ = {k: (saved.get(k), getattr(args, k)) for k in _RESUME_KEYS if saved.get(k) != getattr(args, k)}
+    if differ:
+        raise FinetuneError(f"{output} holds a finished run with other settings "
+                            f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
+                            f"use another --output, delete it, or pass --resume false")
     return report
 
 
