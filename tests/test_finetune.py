@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from litebert import AlbertForSequenceClassification, AlbertForTokenClassification
+from litebert import AlbertForPreTraining, AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
@@ -484,6 +484,15 @@ def test_seeds_report_mean_and_spread(tmp_path, pretrained):
     # other settings into the same output: refused, nothing overwritten
     with pytest.raises(FinetuneError, match=r"finished run with other settings \(lr: 0.001 -> 0.002\)"):
         glue(**kw, lr=2e-3)
+    # ... or from another pretrained checkpoint (same settings, other weights): refused too
+    other = tmp_path / "other_model"
+    shutil.copytree(pretrained, other)
+    net = AlbertForPreTraining.from_pretrained(other)
+    with torch.no_grad():
+        net.albert.embeddings.word_embeddings.weight[7] += 0.01  # one row of one tensor
+    net.save_pretrained(other)
+    with pytest.raises(FinetuneError, match="started from other weights"):
+        glue(**{**kw, "model": str(other)}, lr=1e-3)
     assert first.stat().st_mtime_ns == stamp
 
 

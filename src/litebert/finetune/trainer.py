@@ -258,7 +258,8 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     random.seed(args.seed + info.rank)
     step, history, best, losses, skipped, elapsed, seen_tokens = 0, [], None, [], 0, 0.0, 0
     state_dir = output / "checkpoint"
-    done = _finished_report(output, state_dir, args) if args.resume else None
+    start = weights_checksum(model)  # the weights this run starts from: a run from others is not this run
+    done = _finished_report(output, state_dir, args, start) if args.resume else None
     if done is not None:  # a multi-seed run restarted after this seed finished must not train it again
         say(f"{output} finished earlier with these settings (eval_results.json, best/, last/): its report is reused; "
             f"pass --resume false to train again")
@@ -270,6 +271,10 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         if differ:
             raise FinetuneError(f"{state_dir} was written with other settings ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
                                 f"use another --output, delete it, or pass --resume false")
+        if not _same_checksum(state.get("start_checksum"), start):
+            raise FinetuneError(f"{state_dir} was written by a run that started from other weights (another "
+                                f"--model, or the checkpoint changed since); use another --output, delete it, or pass "
+                                f"--resume false")
         missing, unexpected = model.load_hf_state_dict(ckpt.read_state_dict(state_dir), source=str(state_dir))
         if missing or unexpected:
             raise FinetuneError(f"{state_dir}: checkpoint does not match the model (missing {missing}, unexpected {unexpected})")
@@ -384,7 +389,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
                     _save_state(model, optimizer, scaler, order, args, info, state_dir,
                                 {"step": step, "history": history, "best": best, "losses": losses,
                                  "skipped": skipped, "elapsed": time.perf_counter() - t_start,
-                                 "seen_tokens": seen_tokens})
+                                 "seen_tokens": seen_tokens, "start_checksum": start})
                 D.barrier()
             if row is not None and info.is_main:
                 with open(metrics_path, "a") as f:
@@ -403,16 +408,28 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         report = {"best_dev (selected on dev: optimistic)": best, "last": history[-1], "history": history,
                   "train_seconds": round(seconds, 1), "train_tokens_per_s": round(seen_tokens / max(seconds, 1e-9)),
                   "skipped_steps": skipped, "args": asdict(args), "world_size": info.world_size,
-                  "warnings": warnings}
+                  "start_checksum": start, "warnings": warnings}
         T.write_json(output / "eval_results.json", report)
     D.barrier()
     return report
 
 
-def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs) -> dict | None:
-    """The report of a run that already finished in OUTPUT with the same settings (eval_results.json, best/ and last/
-    written, no resume state left), or None. A finished run with other settings is refused, as a checkpoint is:
-    training again would overwrite its checkpoints."""
+def weights_checksum(model: torch.nn.Module) -> float:
+    """A checksum of a model's weights (float64 sums of each tensor and of its squares): tells a run that started
+    from the same pretrained checkpoint and head initialisation from one that did not."""
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum() + p.detach().double().square().sum() for p in model.parameters()))
+
+
+def _same_checksum(saved, now: float) -> bool:
+    # float64 sums: equal up to the reduction order a different thread count may take
+    return saved is None or math.isclose(float(saved), now, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: float) -> dict | None:
+    """The report of a run that already finished in OUTPUT with the same settings and starting weights
+    (eval_results.json, best/ and last/ written, no resume state left), or None. A finished run with other settings
+    or weights is refused, as a checkpoint is: training again would overwrite its checkpoints."""
     path = output / "eval_results.json"
     if state_dir.exists() or not path.is_file() or not (output / "best").is_dir() or not (output / "last").is_dir():
         return None
@@ -427,6 +444,9 @@ def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs) -> dict 
         raise FinetuneError(f"{output} holds a finished run with other settings "
                             f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
                             f"use another --output, delete it, or pass --resume false")
+    if not _same_checksum(report.get("start_checksum"), start):
+        raise FinetuneError(f"{output} holds a finished run that started from other weights (another --model, or the "
+                            f"checkpoint changed since); use another --output, delete it, or pass --resume false")
     return report
 
 
