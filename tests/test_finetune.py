@@ -482,8 +482,18 @@ def test_seeds_report_mean_and_spread(tmp_path, pretrained):
     assert first.stat().st_mtime_ns == stamp and (tmp_path / "out" / "seed_12346" / "last").is_dir()
     assert again["eval_summary"]["last"]["accuracy"]["values"] == acc["values"]
     # other settings into the same output: refused, nothing overwritten
-    with pytest.raises(FinetuneError, match=r"finished run with other settings \(lr: 0.001 -> 0.002\)"):
+    with pytest.raises(FinetuneError, match=r"finished run with other settings or data \(lr: 0.001 -> 0.002\)"):
         glue(**kw, lr=2e-3)
+    with pytest.raises(FinetuneError, match=r"other settings or data \(max_seq_length: 128 -> 64\)"):
+        glue(**{**kw, "max_seq_length": 64}, lr=1e-3)
+    (glue_dir / "RTE").unlink()  # the same task from edited data
+    shutil.copytree(DATA / "glue" / "RTE", glue_dir / "RTE")
+    with open(glue_dir / "RTE" / "dev.tsv", "a", encoding="utf-8") as f:
+        f.write("9999\tA man sleeps.\tA man is asleep.\tentailment\n")
+    with pytest.raises(FinetuneError, match=r"other settings or data \(dev_sha256: "):
+        glue(**kw, lr=1e-3)
+    shutil.rmtree(glue_dir / "RTE")
+    (glue_dir / "RTE").symlink_to(DATA / "glue" / "RTE")
     # ... or from another pretrained checkpoint (same settings, other weights): refused too
     other = tmp_path / "other_model"
     shutil.copytree(pretrained, other)

@@ -5,6 +5,7 @@ the GLUE distribution's TSV files as they are: headers or not, a UTF-8 byte-orde
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -126,6 +127,16 @@ class Example:
     text_a: str
     text_b: str | None
     label: str | None  # None for test files
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _resolved(name: str) -> str:
+    """A local path made absolute (a hub id as it is)."""
+    return str(Path(name).resolve()) if Path(name).exists() else name
 
 
 def read_split(task: GlueTask | str, data_dir: str | Path, split: str) -> list[Example]:
@@ -264,6 +275,11 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         _, train = load("train")
         _, dev = load("dev")
         chance, majority = S.chance_levels(problem, train.labels, dev.labels)
+        # what a finished seed was trained on: a restarted run reuses it only when all of this is unchanged
+        identity = {"task": name, "max_seq_length": max_seq_length, "from_scratch": from_scratch,
+                    "tokenizer": _resolved(tokenizer) if tokenizer else None,  # --model's: its weights are checked
+                    **{f"{split}_sha256": _sha256(Path(data_dir) / t.folder / t.files[split])
+                       for split in ("train", "dev")}}
         trained = []
         for s, run_dir in runs:
             args = FinetuneArgs(lr=lr or t.lr, train_steps=train_steps or t.train_steps,
@@ -274,7 +290,8 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
             clf = S.new_classifier(model, problem, label_list, s, from_scratch)
             evaluate = S.evaluator(dev, problem, info.device, t.metric, precision)
             trained.append(finetune_loop(clf, train, evaluate, args, run_dir, save=save_with_tokenizer(tok),
-                                         chance_loss=chance, majority_accuracy=majority, log=lambda m: None))
+                                         chance_loss=chance, majority_accuracy=majority, log=lambda m: None,
+                                         identity=identity))
         if not info.is_main:
             D.teardown()
             return report

@@ -231,13 +231,16 @@ _RESUME_KEYS = ("lr", "train_steps", "warmup_steps", "batch_size", "seed", "opti
 def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[torch.nn.Module], dict],
                   args: FinetuneArgs, output: Path, save: Callable[[torch.nn.Module, Path], None] | None = None,
                   chance_loss: float | None = None, majority_accuracy: float | None = None,
-                  log: Callable[[str], None] | None = None) -> dict:
+                  log: Callable[[str], None] | None = None, identity: dict | None = None) -> dict:
     """Train `model` on `train`; evaluate every `eval_every` steps on rank 0; keep OUTPUT/best (by metrics["main"]),
     OUTPUT/last and OUTPUT/checkpoint (resume state). Returns the report written to OUTPUT/eval_results.json: the
     best-dev and the last checkpoint's metrics, labelled apart, the history, throughput and divergence warnings.
 
     `save(model, dir)` writes a servable checkpoint (model + tokenizer); `chance_loss` and `majority_accuracy`, when
-    given, turn a loss that never leaves chance, or a dev accuracy at the majority rate, into warnings."""
+    given, turn a loss that never leaves chance, or a dev accuracy at the majority rate, into warnings. `identity`
+    (JSON values: the task, its data files, ...) names what the run trains on: with it, a run that already finished
+    in OUTPUT with the same identity, settings and starting weights is not trained again (its report is returned),
+    and one with another identity is refused; without it a finished run is trained over."""
     info = D.init_distributed(args.device)
     device = info.device
     output = Path(output)
@@ -259,7 +262,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     step, history, best, losses, skipped, elapsed, seen_tokens = 0, [], None, [], 0, 0.0, 0
     state_dir = output / "checkpoint"
     start = weights_checksum(model)  # the weights this run starts from: a run from others is not this run
-    done = _finished_report(output, state_dir, args, start) if args.resume else None
+    done = _finished_report(output, state_dir, args, start, identity) if args.resume and identity else None
     if done is not None:  # a multi-seed run restarted after this seed finished must not train it again
         say(f"{output} finished earlier with these settings (eval_results.json, best/, last/): its report is reused; "
             f"pass --resume false to train again")
@@ -408,7 +411,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         report = {"best_dev (selected on dev: optimistic)": best, "last": history[-1], "history": history,
                   "train_seconds": round(seconds, 1), "train_tokens_per_s": round(seen_tokens / max(seconds, 1e-9)),
                   "skipped_steps": skipped, "args": asdict(args), "world_size": info.world_size,
-                  "start_checksum": start, "warnings": warnings}
+                  "start_checksum": start, "identity": identity, "warnings": warnings}
         T.write_json(output / "eval_results.json", report)
     D.barrier()
     return report
@@ -426,10 +429,10 @@ def _same_checksum(saved, now: float) -> bool:
     return saved is None or math.isclose(float(saved), now, rel_tol=1e-9, abs_tol=1e-9)
 
 
-def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: float) -> dict | None:
-    """The report of a run that already finished in OUTPUT with the same settings and starting weights
-    (eval_results.json, best/ and last/ written, no resume state left), or None. A finished run with other settings
-    or weights is refused, as a checkpoint is: training again would overwrite its checkpoints."""
+def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: float, identity: dict) -> dict | None:
+    """The report of a run that already finished in OUTPUT with the same identity, settings and starting weights
+    (eval_results.json, best/ and last/ written, no resume state left), or None. A finished run of anything else is
+    refused, as a checkpoint is: training again would overwrite its checkpoints."""
     path = output / "eval_results.json"
     if state_dir.exists() or not path.is_file() or not (output / "best").is_dir() or not (output / "last").is_dir():
         return None
@@ -439,12 +442,16 @@ def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: f
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise FinetuneError(f"{path}: unreadable report of an earlier run ({e}); delete it or pass --resume false") \
             from None
+    if "identity" not in report or "start_checksum" not in report:
+        return None  # written before runs recorded what they trained on: trained over, as it was then
+    theirs = report["identity"] or {}
     differ = {k: (saved.get(k), getattr(args, k)) for k in _RESUME_KEYS if saved.get(k) != getattr(args, k)}
+    differ.update({k: (theirs.get(k), v) for k, v in identity.items() if theirs.get(k) != v})
     if differ:
-        raise FinetuneError(f"{output} holds a finished run with other settings "
-                            f"({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
+        raise FinetuneError(f"{output} holds a finished run with other settings or data "
+                            f"({'; '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
                             f"use another --output, delete it, or pass --resume false")
-    if not _same_checksum(report.get("start_checksum"), start):
+    if not _same_checksum(report["start_checksum"], start):
         raise FinetuneError(f"{output} holds a finished run that started from other weights (another --model, or the "
                             f"checkpoint changed since); use another --output, delete it, or pass --resume false")
     return report
