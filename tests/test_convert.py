@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from litebert import AlbertForPreTraining, AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel
+from litebert import AlbertConfig, AlbertForPreTraining, AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel
 from litebert.__main__ import main
 from litebert.checkpoint import CheckpointError
-from litebert.convert import convert
+from litebert.convert import convert, convert_hf
 from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names
 from litebert.tokenizer import train_tokenizer
 
@@ -191,6 +191,22 @@ def test_sentencepiece_model_beside_the_checkpoint_and_hf_round_trip(tmp_path, c
     save_file(extra, tmp_path / "hf" / "model.safetensors")
     with pytest.raises(TFCheckpointError, match=r"unexpected \['albert.encoder.stray.weight'\]"):
         convert(str(tmp_path / "hf"), output=str(tmp_path / "x"), from_="hf")
+
+
+def test_hf_conversion_of_an_electra_layout_pretraining_checkpoint(tmp_path):
+    """litebert's ELECTRA-layout pretraining model (MLM + SOP) names ElectraForMaskedLM in config.json; converting it
+    from HF keeps the SOP head (AlbertForPreTraining), tensor for tensor, where an ElectraForMaskedLM class would refuse
+    the SOP tensors as left over."""
+    cfg = AlbertConfig(vocab_size=99, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_hidden_groups=2,
+                       num_attention_heads=4, intermediate_size=37, model_type="electra")
+    torch.manual_seed(0)
+    AlbertForPreTraining(cfg).save_pretrained(tmp_path / "pre")
+    model, report, _ = convert_hf(tmp_path / "pre")
+    assert type(model) is AlbertForPreTraining
+    convert(str(tmp_path / "pre"), output=str(tmp_path / "again"), from_="hf")
+    a, b = load_file(tmp_path / "pre" / "model.safetensors"), load_file(tmp_path / "again" / "model.safetensors")
+    assert any("seq_relationship" in k for k in a) and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_converted_tensors_by_hand_written_names(tmp_path):

@@ -13,8 +13,9 @@ import torch
 from litebert import checkpoint as ckpt
 from litebert import training as T
 from litebert.config import AlbertConfig
-from litebert.model import (MODEL_CLASSES, AlbertForMultipleChoice, AlbertForPreTraining, AlbertForQuestionAnswering,
-                            AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, weights_to_be_loaded)
+from litebert.model import (MODEL_CLASSES, AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForPreTraining,
+                            AlbertForQuestionAnswering, AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel,
+                            weights_to_be_loaded)
 from litebert.textio import atomic_write_bytes
 from litebert.tf_checkpoint import TFCheckpoint, TFCheckpointError, find_prefix, map_names, unshare_odd_groups
 
@@ -141,9 +142,11 @@ def convert_hf(path: str | Path) -> tuple[torch.nn.Module, dict, Path]:
     arch = (cfg.architectures or ["AlbertModel"])[0]
     arch = arch.replace("Bert", "Albert") if arch.startswith("Bert") else arch.replace("Electra", "Albert")
     cls = MODEL_CLASSES.get(arch, AlbertModel)
+    state = ckpt.read_state_dict(directory)
+    if cls is AlbertForMaskedLM and any(k.startswith(("sop_classifier.", "cls.seq_relationship.")) for k in state):
+        cls = AlbertForPreTraining  # an ELECTRA-layout pretraining checkpoint (MLM + SOP) names ElectraForMaskedLM
     with weights_to_be_loaded():
         model = cls(cfg)
-    state = ckpt.read_state_dict(directory)
     missing, unexpected = model.load_hf_state_dict(state, source=str(directory))
     if missing or unexpected:
         raise TFCheckpointError(f"{directory}: does not fill {cls.__name__} (missing {missing}, unexpected "
