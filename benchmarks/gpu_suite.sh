@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue 9's GPU measurements as two device calls (a third, graphs, when time is left) of under 10 minutes each (the device tool's per-call limit), so a
-# session with a GPU spends its ~30 minutes measuring rather than scripting. Every stage writes its full output
+# Issue 9's GPU measurements as device calls of under 10 minutes each (the device tool's per-call limit), one per
+# stage, so a session with a GPU spends its ~30 minutes measuring rather than scripting. Order for the next session:
+# residual, pretrain, finetune, then autotune and graphs when time is left. Every stage writes its full output
 # (JSON rows and the markdown tables for docs/benchmarks.md) to $OUT/<stage>.txt; each command has its own timeout, so
 # a stage that runs long still returns what it measured.
 #

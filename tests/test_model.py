@@ -131,6 +131,12 @@ def test_residual_stream_dtype_under_autocast():
         assert seen == [dtype] * 8, (fp32, seen)  # 4 layers x 2 blocks per group
         real = mask.bool()
         torch.testing.assert_close(out.float()[real], ref[real], atol=0.1, rtol=0.05)
+    # a model converted to bf16 (no autocast) runs with either policy, in bf16
+    half = AlbertModel(c).eval().to(torch.bfloat16)
+    for fp32 in (False, True):
+        half.fp32_residual_enable(fp32)
+        with torch.no_grad():
+            assert half(ids, mask).last_hidden_state.dtype == torch.bfloat16
     # the gradient reaches every shared weight through the bf16 stream
     model.fp32_residual_enable(False)
     model.train()
@@ -140,6 +146,18 @@ def test_residual_stream_dtype_under_autocast():
         if "pooler" not in name:
             assert p.grad is not None and p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all(), name
             assert p.grad.abs().sum() > 0, name
+
+
+def test_mean_pool_counts_and_sums_in_fp32():
+    """bf16 states (autocast's last_hidden_state) are pooled in fp32: bf16 cannot represent a count of 301."""
+    from litebert.model import mean_pool
+    h = torch.ones(1, 320, 4, dtype=torch.bfloat16)
+    mask = torch.zeros(1, 320, dtype=torch.long)
+    mask[0, :301] = 1
+    h[0, 301:] = 100.0  # padding must not count
+    pooled = mean_pool(h, mask)
+    assert pooled.dtype == torch.float32
+    torch.testing.assert_close(pooled, torch.ones(1, 4), atol=0, rtol=0)
 
 
 # -- heads ------------------------------------------------------------------------------------------------------------

@@ -202,14 +202,15 @@ def add_norm(norm: nn.LayerNorm, x: torch.Tensor, y: torch.Tensor, fp32_residual
     reads the stream needs a cast to half precision first (albert-base on an H100: these memory-bound kernels are
     over a quarter of the compiled step; Inductor counts a quarter fewer bytes in them with this policy,
     docs/benchmarks.md). `fp32_residual=True` is CUDA autocast's policy on every
-    device: fp32 sum, fp32 LayerNorm, fp32 output (transformers' numbers under autocast). Without autocast (fp32
-    weights) both are the plain `norm(x + y)`."""
+    device: fp32 sum, fp32 LayerNorm, fp32 output (transformers' numbers under autocast, up to the first block, where
+    CUDA autocast adds two bf16 tensors in bf16). Without autocast (fp32 weights) both are the plain `norm(x + y)`."""
     if y.dtype == torch.float32:
         return norm(x + y)
     with torch.autocast(y.device.type, enabled=False):
-        if fp32_residual:
-            return F.layer_norm(x.float() + y.float(), norm.normalized_shape, norm.weight.float(), norm.bias.float(),
-                                norm.eps)
+        if fp32_residual:  # fp32 out under autocast (fp32 weights); half-precision weights get their dtype back
+            out = F.layer_norm(x.float() + y.float(), norm.normalized_shape, norm.weight.float(), norm.bias.float(),
+                               norm.eps)
+            return out.to(norm.weight.dtype)
         dt = y.dtype
         return F.layer_norm(x.to(dt) + y, norm.normalized_shape, norm.weight.to(dt), norm.bias.to(dt), norm.eps)
 
@@ -907,13 +908,15 @@ class AlbertForSquadV2(PreTrainedModel):
 
 
 def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor | None, normalize: bool = False):
-    """Average of the token vectors over real tokens: (B, T, H), (B, T) -> (B, H); L2-normalised when asked
-    (what sentence-transformers models such as all-MiniLM-L6-v2 are trained for)."""
+    """Average of the token vectors over real tokens: (B, T, H), (B, T) -> (B, H) in fp32 (half-precision states, as
+    autocast gives, are summed and counted in fp32: bf16 cannot count 301 tokens); L2-normalised when asked (what
+    sentence-transformers models such as all-MiniLM-L6-v2 are trained for)."""
+    h = last_hidden_state.float()
     if attention_mask is None:
-        pooled = last_hidden_state.mean(1)
+        pooled = h.mean(1)
     else:
-        m = attention_mask.to(last_hidden_state.dtype).unsqueeze(-1)
-        pooled = (last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1e-9)
+        m = attention_mask.to(h.dtype).unsqueeze(-1)
+        pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
     return F.normalize(pooled, p=2, dim=-1) if normalize else pooled
 
 
