@@ -4,8 +4,8 @@
                  LAMB eager
   loss_in_graph  pretrain_throughput.py's step since then (the pretraining loop's): the losses inside the compiled
                  module (litebert.pretrain.PretrainingLosses); the residual stream in bf16 (litebert.model.add_norm)
-  fp32_residual  loss_in_graph with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the step
-                 measured on 2026-11-24)
+  fp32_residual  loss_in_graph with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the policy
+                 of every H100 measurement of 2026-11-24)
   fused_tail     the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
   flash_dense    fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
   cudnn          fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
