@@ -731,6 +731,19 @@ def test_wordpiece_training(small_corpus: Path, tmp_path: Path, corpus_lines: li
     assert ours.encode_batch(lines).input_ids == theirs(lines, return_token_type_ids=True)["input_ids"]
 
 
+def test_wordpiece_vocab_size_below_the_alphabet_is_an_error(tmp_path: Path) -> None:
+    """The trainer keeps every character and its ## form whatever vocab_size says: a vocabulary larger than asked
+    would give ids past a model's embedding table, so it is refused with the size needed; that size itself trains."""
+    corpus = _write_corpus(tmp_path / "c.txt", [f"the {w} sat on a mat, then ran off! {w}s." for w in
+                                                ("cat", "dog", "zebra", "yak", "quokka", "jaguar") * 40])
+    with pytest.raises(TokenizerTrainingError, match=r"vocab_size=30 is smaller than the (\d+) tokens") as e:
+        train_tokenizer(input=str(corpus), output=str(tmp_path / "wp"), vocab_size=30, model_type="wordpiece")
+    need = int(re.search(r"smaller than the (\d+) tokens", str(e.value)).group(1))
+    assert not (tmp_path / "wp").exists()  # nothing written
+    out = train_tokenizer(input=str(corpus), output=str(tmp_path / "wp"), vocab_size=need, model_type="wordpiece")
+    assert load_tokenizer(out).vocab_size == need
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # CLI
 

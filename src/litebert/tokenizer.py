@@ -1509,6 +1509,12 @@ def _train_wordpiece(
     )
     tk.train_from_iterator(iter_corpus_lines(paths), trainer=trainer)  # no line-length limit here
     vocab = sorted(tk.get_vocab().items(), key=lambda kv: kv[1])
+    if len(vocab) > vocab_size:  # the trainer keeps every character (up to limit_alphabet) and its ## form
+        raise TokenizerTrainingError(
+            f"vocab_size={vocab_size} is smaller than the {len(vocab)} tokens WordPiece needs for the characters of "
+            f"this corpus (each alone and with ##) and the {len(BERT_SPECIAL_TOKENS)} special tokens; raise vocab_size "
+            f"to at least {len(vocab)}"
+        )
     if len(vocab) < vocab_size:
         logger.warning(
             "vocab_size %d is more than this corpus supports for a wordpiece model; got %d tokens",
