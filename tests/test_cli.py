@@ -32,6 +32,16 @@ def test_help_has_an_example(command):
     assert "\nexample:\n  " in proc.stdout or example_in_description, proc.stdout[:600]
 
 
+def test_convert_help_shows_the_flags_it_takes():
+    """convert's help in the CLI's own spellings: `--from` (not the parameter name `from_`), and `--config` described
+    as what convert reads it as (the original's albert_config.json), not as jsonargparse's file of arguments; the
+    column of the options list kept."""
+    out = _run("convert", "--help").stdout
+    assert "--from_" not in out and "[--from FROM]" in out and "\n  --from FROM           tf | hf." in out
+    assert "--config CONFIG       The original's albert_config.json" in out
+    assert "Path to a configuration file" in _run("glue", "--help").stdout  # other commands: jsonargparse's --config
+
+
 @pytest.mark.parametrize("args,message", [
     (("data", "stats", "/nonexistent/data"), "no manifest.json"),
     (("fill-mask", "/nonexistent/model", "--text", "a [MASK]"), "no such checkpoint directory"),

@@ -6,8 +6,11 @@ Each command is a plain function whose signature and docstring are its flags and
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import re
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -191,17 +194,35 @@ def main(
     args = normalize_argv(sys.argv[1:] if argv is None else argv, commands)
     if args and args[0] in DEFAULT_SUBCOMMANDS and (len(args) == 1 or args[1].startswith("--")):
         args.insert(1, DEFAULT_SUBCOMMANDS[args[0]])
+    help_asked = any(a in ("-h", "--help") for a in args)
+    shown = io.StringIO()
     try:
-        CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
+        with contextlib.redirect_stdout(shown) if help_asked else contextlib.nullcontext():
+            CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
     except USER_ERRORS as e:
         print(f"litebert: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     except SystemExit as e:
-        if e.code in (0, None) and any(a in ("-h", "--help") for a in args):
+        if help_asked:
+            print(_fix_help(shown.getvalue(), args), end="")
+        if e.code in (0, None) and help_asked:
             example = command_example(COMMANDS if commands is None else commands, args)
             if example:
                 print(f"\nexample:\n{example}")
         raise
+    if help_asked:  # jsonargparse exits after help; in case it returns
+        print(_fix_help(shown.getvalue(), args), end="")
+
+
+def _fix_help(text: str, args: Sequence[str]) -> str:
+    """jsonargparse's help in the spellings the CLI takes: `--from` (the parameter is `from_`), and for convert a
+    `--config` that is the original's albert_config.json (an alias, see _COMMAND_ALIASES), not a file of arguments."""
+    text = re.sub(r"--from_ FROM_( {2,})", r"--from FROM\1  ", text)  # the options list: keep the help column
+    text = text.replace("--from_ FROM_", "--from FROM")
+    if "convert" in args:
+        text = re.sub(r"(--config CONFIG\s+)Path to a configuration file\.",
+                      r"\1The original's albert_config.json (the same as --albert_config).", text)
+    return text
 
 
 if __name__ == "__main__":
