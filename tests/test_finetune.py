@@ -506,6 +506,23 @@ def test_seeds_report_mean_and_spread(tmp_path, pretrained):
     assert first.stat().st_mtime_ns == stamp
 
 
+def test_finetune_restarted_reuses_finished_seeds_of_the_same_files(tmp_path, pretrained):
+    """`litebert finetune --seeds`: a rerun does not train a seed that finished on the same files and settings; an
+    edited training file into the same output is refused, nothing overwritten."""
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(32))
+    dev = _write_csv(tmp_path / "dev.csv", ["text", "label"], _sst2(16, 100))
+    kw = dict(train=str(train), dev=str(dev), model=str(pretrained), output=str(tmp_path / "run"), seeds=2, **FAST)
+    first = finetune(**kw)
+    weights = tmp_path / "run" / "seed_12345" / "best" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = finetune(**kw)
+    assert weights.stat().st_mtime_ns == stamp and again["seeds"] == first["seeds"]
+    _write_csv(train, ["text", "label"], _sst2(32, 1))
+    with pytest.raises(FinetuneError, match=r"other settings or data \(train_sha256: "):
+        finetune(**kw)
+    assert weights.stat().st_mtime_ns == stamp
+
+
 def test_a_nan_dev_score_never_holds_the_best_checkpoint():
     from litebert.finetune.trainer import _improves
 

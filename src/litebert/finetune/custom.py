@@ -27,8 +27,9 @@ from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
 from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, encoder_inputs, finetune_loop, pad,
-                                       predict_logits, save_with_tokenizer, summarize_seeds)
+from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, encoder_inputs, file_sha256,
+                                       finetune_loop, pad, predict_logits, resolved_name, save_with_tokenizer,
+                                       summarize_seeds)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -454,6 +455,11 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         summary = {"task": problem, "labels": label_list, "train_examples": len(tr_rows), "pairs": pairs}
 
     steps = train_steps or max(1, math.ceil(epochs * len(train_set) / batch_size))
+    # what a finished seed was trained on: a restarted run reuses it only when all of this is unchanged
+    identity = {"task": summary["task"], "format": fmt, "columns": [text_column, text_pair_column, label_column],
+                "label_separator": label_separator, "max_seq_length": max_seq_length,
+                "tokenizer": resolved_name(tokenizer) if tokenizer else None,  # --model's: its weights are checked
+                "train_sha256": file_sha256(train_path), "dev_sha256": file_sha256(dev_path)}
     reports = []
     runs = [(seed + k, out / f"seed_{seed + k}" if seeds > 1 else out) for k in range(seeds)]
     for s, run_dir in runs:
@@ -462,7 +468,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
                             max_seq_length=max_seq_length, seed=s, precision=precision, unpad=unpad, compile=compile, device=device, resume=resume,
                             progress=progress)
         reports.append(finetune_loop(new_model(s), train_set, evaluate, args, run_dir, save=save_with_tokenizer(tok),
-                                     chance_loss=chance, majority_accuracy=majority))
+                                     chance_loss=chance, majority_accuracy=majority, identity=identity))
     if not info.is_main:
         D.teardown()
         return {}

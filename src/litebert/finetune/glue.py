@@ -5,7 +5,6 @@ the GLUE distribution's TSV files as they are: headers or not, a UTF-8 byte-orde
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
@@ -14,8 +13,8 @@ from pathlib import Path
 from litebert import distributed as D
 from litebert.finetune import sequence as S
 from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (FinetuneArgs, finetune_loop, predict_logits, save_with_tokenizer,
-                                       summarize_seeds)
+from litebert.finetune.trainer import (FinetuneArgs, file_sha256, finetune_loop, predict_logits, resolved_name,
+                                       save_with_tokenizer, summarize_seeds)
 from litebert.model import AlbertForSequenceClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -127,16 +126,6 @@ class Example:
     text_a: str
     text_b: str | None
     label: str | None  # None for test files
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def _resolved(name: str) -> str:
-    """A local path made absolute (a hub id as it is)."""
-    return str(Path(name).resolve()) if Path(name).exists() else name
 
 
 def read_split(task: GlueTask | str, data_dir: str | Path, split: str) -> list[Example]:
@@ -277,8 +266,8 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         chance, majority = S.chance_levels(problem, train.labels, dev.labels)
         # what a finished seed was trained on: a restarted run reuses it only when all of this is unchanged
         identity = {"task": name, "max_seq_length": max_seq_length, "from_scratch": from_scratch,
-                    "tokenizer": _resolved(tokenizer) if tokenizer else None,  # --model's: its weights are checked
-                    **{f"{split}_sha256": _sha256(Path(data_dir) / t.folder / t.files[split])
+                    "tokenizer": resolved_name(tokenizer) if tokenizer else None,  # --model's: its weights are checked
+                    **{f"{split}_sha256": file_sha256(Path(data_dir) / t.folder / t.files[split])
                        for split in ("train", "dev")}}
         trained = []
         for s, run_dir in runs:

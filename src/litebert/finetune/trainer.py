@@ -10,6 +10,7 @@ A task hands the loop a `TrainSet` (lengths for batching, `units` for exact loss
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import random
@@ -415,6 +416,17 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         T.write_json(output / "eval_results.json", report)
     D.barrier()
     return report
+
+
+def file_sha256(path: Path) -> str:
+    """A data file's identity for `finetune_loop(identity=...)`: its content, wherever it is copied."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def resolved_name(name: str) -> str:
+    """A local path made absolute (a hub id as it is)."""
+    return str(Path(name).resolve()) if Path(name).exists() else name
 
 
 def weights_checksum(model: torch.nn.Module) -> float:
