@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pretrain_throughput import _sync, bench_device
 from litebert import AlbertConfig, AlbertModel
 from litebert.model import mean_pool
 from litebert.pipelines import Embed
@@ -49,11 +50,6 @@ def sentences(limit: int) -> list[str]:
         if len(out) >= limit:
             break
     return out[:limit]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed(fn, device: torch.device) -> tuple[float, object]:
@@ -81,10 +77,7 @@ def main() -> None:
     args = ap.parse_args()
     import transformers
 
-    device = torch.device(args.device)
-    if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
-        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
-        torch.cuda.set_device(device)
+    device = bench_device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.precision)
     texts = sentences(args.limit)
     cfg = AlbertConfig.from_preset(args.preset, **CONFIGS.get(args.config, {}), vocab_size=30000)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from pretrain_throughput import _sync, bench_device
 from litebert import AlbertConfig, AlbertForSequenceClassification
 from litebert.finetune import sequence as S
 from litebert.finetune.glue import TASKS, read_split
@@ -54,11 +55,6 @@ class PaddedSet(SequenceSet):
         for k in ("input_ids", "attention_mask", "token_type_ids"):
             b[k] = torch.nn.functional.pad(b[k], (0, extra))
         return b
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_transformers(model_dir: Path, data: SequenceSet, steps: int, warmup: int, batch: int, device, precision: str,
@@ -137,10 +133,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    device = torch.device(a.device)
-    if device.type == "cuda":  # cuda:N: synchronize and the kernels act on the current device
-        device = torch.device("cuda", torch.cuda.current_device() if device.index is None else device.index)
-        torch.cuda.set_device(device)
+    device = bench_device(a.device)
     mode = a.compile or ("reduce-overhead" if device.type == "cuda" else "default")
     t = TASKS[a.task]
     tok = load_tokenizer(str(DATA / "spm" / "albert_en_30k-clean.RECONSTRUCTED.model"))

@@ -66,17 +66,21 @@ def make_batch(vocab: int, batch: int, seq: int, preds: int, device: torch.devic
     return {k: v.to(device) for k, v in out.items()}
 
 
-def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: str | None,
-                     checkpointing: bool):
+def model_and_optimizer(config: AlbertConfig, device: torch.device, dtype, varlen: bool = True):
+    """litebert's model and LAMB for one case, ready for a fresh compile."""
     torch._dynamo.reset()  # a fresh compile per case: static shapes (dynamo would make a second case's sizes symbolic)
     torch.manual_seed(0)
     with device:  # initialised where it runs: xxlarge's init takes ~20 s per pass on a CPU
         model = AlbertForPreTraining(config).train()
-    if checkpointing:
-        model.gradient_checkpointing_enable()
-    if dtype is not None:  # as the pretraining loop: padded rows as varlen FlashAttention segments on a GPU
+    if varlen and dtype is not None:  # as the pretraining loop: padded rows as varlen FlashAttention segments on a GPU
         model.right_padded_enable(device)
-    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    return model, build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+
+
+def litebert_step_fn(config: AlbertConfig, b: dict, device: torch.device, dtype, compile_: str | None,
+                     checkpointing: bool):
+    model, opt = model_and_optimizer(config, device, dtype)
+    model.gradient_checkpointing_enable(checkpointing)
     losses = PretrainingLosses(model)  # as the pretraining loop: the losses inside the compiled graph
     forward = torch.compile(losses, mode=compile_, dynamic=False) if compile_ else losses
     n_pred, n_seq = b["masked_labels"].numel(), len(b["sop"])

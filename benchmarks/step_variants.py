@@ -24,20 +24,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pretrain_throughput import bench_device, PEAKS, SIZES, litebert_step_fn, make_batch
-from litebert import AlbertConfig, AlbertForPreTraining
+from pretrain_throughput import PEAKS, SIZES, bench_device, litebert_step_fn, make_batch, model_and_optimizer
+from litebert import AlbertConfig
 from litebert.model import estimate_flops_per_token
-from litebert.optim import OptimConfig, build_optimizer
 
 
 def baseline_step_fn(config, b, device, dtype):
-    torch._dynamo.reset()
-    torch.manual_seed(0)
-    with device:
-        model = AlbertForPreTraining(config).train()
-    if dtype is not None:
-        model.right_padded_enable(device)
-    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    model, opt = model_and_optimizer(config, device, dtype)
     forward = torch.compile(model, dynamic=False)
 
     def step():
@@ -54,13 +47,7 @@ def baseline_step_fn(config, b, device, dtype):
 
 
 def fused_step_fn(config, b, device, dtype, attention: str):
-    torch._dynamo.reset()
-    torch.manual_seed(0)
-    with device:
-        model = AlbertForPreTraining(config).train()
-    if attention == "varlen" and dtype is not None:
-        model.right_padded_enable(device)
-    opt = build_optimizer(model, OptimConfig(name="lamb", lr=1e-4))
+    model, opt = model_and_optimizer(config, device, dtype, varlen=attention == "varlen")
     params = [p for p in model.parameters() if p.requires_grad]
     mask = b["attention_mask"] if attention == "varlen" else None
 

@@ -201,9 +201,9 @@ def add_norm(norm: nn.LayerNorm, x: torch.Tensor, y: torch.Tensor, fp32_residual
     LayerNorm's output, the residual additions and their gradients then move twice the bytes, and every matmul that
     reads the stream needs a cast to half precision first (albert-base on an H100: these memory-bound kernels are
     over a quarter of the compiled step; Inductor counts a quarter fewer bytes in them with this policy,
-    docs/benchmarks.md). `fp32_residual=True` is CUDA autocast's policy on every
-    device: fp32 sum, fp32 LayerNorm, fp32 output (transformers' numbers under autocast, up to the first block, where
-    CUDA autocast adds two bf16 tensors in bf16). Without autocast (fp32 weights) both are the plain `norm(x + y)`."""
+    docs/benchmarks.md). `fp32_residual=True` is CUDA autocast's policy on every device: fp32 sum, fp32 LayerNorm,
+    fp32 output (transformers' numbers under autocast, up to the first block, where CUDA autocast adds two bf16
+    tensors in bf16). Without autocast (fp32 weights) both are the plain `norm(x + y)`."""
     if y.dtype == torch.float32:
         return norm(x + y)
     with torch.autocast(y.device.type, enabled=False):

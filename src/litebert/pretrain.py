@@ -160,7 +160,8 @@ class PretrainingLosses(torch.nn.Module):
     """The model and its two summed losses as one module, the unit that DDP wraps and torch.compile compiles: the
     cross-entropy over the vocabulary (fp32 logits of every predicted position, then their log-softmax) then fuses
     into the graph instead of running as separate eager kernels after it (albert-base, seq 128, on an H100: ~4% of the
-    step, measured together with a compiled clipping and LAMB step; docs/benchmarks.md). Returns (MLM loss summed over labels != -100, SOP loss summed over the sequences)."""
+    step, measured together with a compiled clipping and LAMB step; docs/benchmarks.md). Returns (MLM loss summed over
+    labels != -100, SOP loss summed over the sequences)."""
 
     def __init__(self, model: AlbertForPreTraining):
         super().__init__()

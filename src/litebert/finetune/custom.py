@@ -28,8 +28,8 @@ from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
 from litebert.finetune.squad import check_length
 from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, encoder_inputs, file_sha256,
-                                       finetune_loop, pad, predict_logits, resolved_name, save_with_tokenizer,
-                                       summarize_seeds)
+                                       finetune_loop, pad, predict_logits, save_with_tokenizer, summarize_seeds,
+                                       tokenizer_identity)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -458,7 +458,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
     # what a finished seed was trained on: a restarted run reuses it only when all of this is unchanged
     identity = {"task": summary["task"], "format": fmt, "columns": [text_column, text_pair_column, label_column],
                 "label_separator": label_separator, "max_seq_length": max_seq_length,
-                "tokenizer": resolved_name(tokenizer) if tokenizer else None,  # --model's: its weights are checked
+                "tokenizer": tokenizer_identity(tokenizer),
                 "train_sha256": file_sha256(train_path), "dev_sha256": file_sha256(dev_path)}
     reports = []
     runs = [(seed + k, out / f"seed_{seed + k}" if seeds > 1 else out) for k in range(seeds)]

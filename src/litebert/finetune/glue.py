@@ -13,8 +13,8 @@ from pathlib import Path
 from litebert import distributed as D
 from litebert.finetune import sequence as S
 from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (FinetuneArgs, file_sha256, finetune_loop, predict_logits, resolved_name,
-                                       save_with_tokenizer, summarize_seeds)
+from litebert.finetune.trainer import (FinetuneArgs, file_sha256, finetune_loop, predict_logits, save_with_tokenizer,
+                                       summarize_seeds, tokenizer_identity)
 from litebert.model import AlbertForSequenceClassification
 from litebert.textio import atomic_write_bytes
 from litebert.tokenizer import load_tokenizer
@@ -266,7 +266,7 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         chance, majority = S.chance_levels(problem, train.labels, dev.labels)
         # what a finished seed was trained on: a restarted run reuses it only when all of this is unchanged
         identity = {"task": name, "max_seq_length": max_seq_length, "from_scratch": from_scratch,
-                    "tokenizer": resolved_name(tokenizer) if tokenizer else None,  # --model's: its weights are checked
+                    "tokenizer": tokenizer_identity(tokenizer),
                     **{f"{split}_sha256": file_sha256(Path(data_dir) / t.folder / t.files[split])
                        for split in ("train", "dev")}}
         trained = []

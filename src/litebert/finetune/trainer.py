@@ -424,16 +424,19 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def resolved_name(name: str) -> str:
-    """A local path made absolute (a hub id as it is)."""
-    return str(Path(name).resolve()) if Path(name).exists() else name
+def tokenizer_identity(name: str | None) -> str | None:
+    """A --tokenizer's identity for `finetune_loop(identity=...)`: the checksum of its files (the one pretraining data
+    records), a hub id as it is; None: the --model's own, whose weights the start checksum covers."""
+    from litebert.data.create import tokenizer_checksum
+
+    return None if name is None else tokenizer_checksum(Path(name)) if Path(name).exists() else name
 
 
 def weights_checksum(model: torch.nn.Module) -> float:
     """A checksum of a model's weights (float64 sums of each tensor and of its squares): tells a run that started
     from the same pretrained checkpoint and head initialisation from one that did not."""
     with torch.no_grad():
-        return float(sum(p.detach().double().sum() + p.detach().double().square().sum() for p in model.parameters()))
+        return float(sum(d.sum() + d.square().sum() for d in (p.double() for p in model.parameters())))
 
 
 def _same_checksum(saved, now: float) -> bool:
