@@ -17,6 +17,9 @@
 #                                              # first: pretrain then gives the new rows of every table
 #   bash benchmarks/gpu_suite.sh autotune      # base 128 compiled with max-autotune-no-cudagraphs (Triton matmul
 #                                              # templates, GELU/bias in their epilogues), when time is left
+#   bash benchmarks/gpu_suite.sh knobs         # base 128 compiled under Inductor settings that leave the math alone
+#                                              # (coordinate-descent tuning, tiled reductions, mix-order reductions
+#                                              # off, aggressive fusion), each against the default in the same call
 #
 # Issue 5's GPU check (a small ALBERT for ~10 minutes: sentence-order accuracy clearly above chance), a fourth call:
 #   bash benchmarks/gpu_suite.sh prepare_sop   # here: pretraining data (seq 128, the ALBERT 30k vocabulary, dynamic
@@ -26,7 +29,7 @@
 # The GPU image has torch, transformers, sentencepiece, tokenizers, safetensors, pytest: litebert runs from src/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-stage=${1:?usage: gpu_suite.sh prepare|pretrain|residual|autotune|graphs|finetune|prepare_sop|sop}
+stage=${1:?usage: gpu_suite.sh prepare|pretrain|residual|autotune|knobs|graphs|finetune|prepare_sop|sop}
 OUT=${OUT:-runs/gpu_suite}
 mkdir -p "$OUT"
 export PYTHONPATH=src LITEBERT_BENCH_DATA=.bench_data
@@ -74,6 +77,17 @@ case $stage in
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
     run 560 $PY benchmarks/pretrain_throughput.py --compile max-autotune-no-cudagraphs --systems litebert \
       --cases base:128:256 ;;
+  knobs)
+    # the memory-bound kernels left after the bf16 residual stream: GELU, LayerNorm backward, and the bias/LayerNorm
+    # weight gradients, which re-read each layer's activation gradient (bytes_moved.py: ~8 of base's 36.75 GB).
+    # One process per setting (Inductor's settings are part of its cache key); a setting this torch lacks exits at once
+    nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
+    v="$PY benchmarks/step_variants.py --cases base:128:256 --variants loss_in_graph"
+    run 100 $v
+    run 150 $v --inductor coordinate_descent_tuning=True
+    run 100 $v --inductor triton.tile_reductions=True,triton.prefer_nd_tiling=True
+    run 100 $v --inductor triton.mix_order_reduction=False
+    run 100 $v --inductor aggressive_fusion=True ;;
   finetune)
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
     run 100 $PY benchmarks/pretrain_throughput.py --cases xxlarge:512:32 --systems litebert --activation_checkpointing \

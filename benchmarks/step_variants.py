@@ -13,11 +13,16 @@
     python benchmarks/step_variants.py --cases base:128:256 --variants baseline,fused_tail,cudnn     # GPU
     python benchmarks/step_variants.py --cases base:128:256,large:512:32 --variants fp32_residual,loss_in_graph
     python benchmarks/step_variants.py --cases tiny:64:8 --device cpu --precision fp32 --steps 2 --warmup 1
+
+`--inductor KEY=VALUE,...` compiles every variant of the run under those Inductor settings (torch._inductor.config,
+e.g. `triton.tile_reductions=True,triton.prefer_nd_tiling=True`); the row records them.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import json
 import time
 
@@ -122,6 +127,26 @@ def run(variant, size, seq, batch, args, device):
     return row
 
 
+def inductor_settings(text: str) -> dict:
+    """`a.b=True,c=4` -> {"a.b": True, "c": 4}, each key checked against torch._inductor.config."""
+    import torch._inductor.config as inductor_config
+
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--inductor: {item!r} is not KEY=VALUE")
+        try:
+            functools.reduce(getattr, key.split("."), inductor_config)
+        except AttributeError:
+            raise SystemExit(f"--inductor: torch {torch.__version__} has no Inductor setting {key!r}") from None
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="base:128:256")
@@ -131,12 +156,16 @@ def main():
     ap.add_argument("--predictions", type=int, default=20)
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16", "fp16"])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--inductor", default="", help="Inductor settings for every variant: KEY=VALUE,...")
     args = ap.parse_args()
     device = bench_device(args.device)
-    for case in args.cases.split(","):
-        size, seq, batch = case.split(":")
-        for v in args.variants.split(","):
-            print(json.dumps(run(v, size, int(seq), int(batch), args, device)), flush=True)
+    settings = inductor_settings(args.inductor)
+    with torch._inductor.config.patch(settings):
+        for case in args.cases.split(","):
+            size, seq, batch = case.split(":")
+            for v in args.variants.split(","):
+                row = run(v, size, int(seq), int(batch), args, device)
+                print(json.dumps({**row, "inductor": settings} if settings else row), flush=True)
 
 
 if __name__ == "__main__":

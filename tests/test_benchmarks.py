@@ -70,12 +70,17 @@ def test_profile_step_and_step_variants_run_on_cpu():
     assert "ms/step" in proc.stdout and "matmul" in proc.stdout and "top 25 kernels" in proc.stdout
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--cases", "tiny:32:4",
                            "--variants", "baseline,fp32_residual,loss_in_graph", "--device", "cpu",
-                           "--precision", "bf16",
+                           "--precision", "bf16", "--inductor", "split_reductions=False",
                            "--steps", "2", "--warmup", "2"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
     assert [r["variant"] for r in rows] == ["baseline", "fp32_residual", "loss_in_graph"]
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
+    assert all(r["inductor"] == {"split_reductions": False} for r in rows)
+    # a setting this torch does not have is named, before anything compiles
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--device", "cpu",
+                           "--inductor", "triton.no_such_setting=1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "no Inductor setting 'triton.no_such_setting'" in proc.stderr
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")
