@@ -60,6 +60,22 @@ def test_finetune_throughput_runs_every_recipe_on_cpu():
     assert all(float(r.split("|")[2]) > 0 for r in rows)
 
 
+def test_embed_throughput_runs_both_systems_on_cpu():
+    """The inference benchmark end to end on 64 real SST-2 sentences (small model, CPU): both systems give the same
+    vectors and a positive rate."""
+    pytest.importorskip("transformers")
+    if not (ROOT.parent / "shared" / "data" / "glue").is_dir():
+        pytest.skip("needs ../shared/data")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "embed_throughput.py"), "--config", "small",
+                           "--device", "cpu", "--precision", "fp32", "--limit", "64", "--batch", "16"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads(next(x for x in proc.stdout.splitlines() if x.startswith("{")))
+    assert row["sentences"] == 64 and row["mean_cosine_agreement"] > 0.9999
+    assert row["transformers_sent_per_s"] > 0 and row["litebert_sent_per_s"] > 0
+    assert "| small | 64 (" in proc.stdout
+
+
 def test_profile_step_and_step_variants_run_on_cpu():
     """The two diagnostic scripts behind docs/benchmarks.md's H100 profile and experiments run end to end (tiny, CPU):
     profile_step prints the step's time split by kernel kind; step_variants a row per variant."""

@@ -149,15 +149,19 @@ def test_residual_stream_dtype_under_autocast():
 
 
 def test_mean_pool_counts_and_sums_in_fp32():
-    """bf16 states (autocast's last_hidden_state) are pooled in fp32: bf16 cannot represent a count of 301."""
+    """bf16 states (autocast's last_hidden_state) are pooled in fp32: a bf16 sum of 301 rows keeps 8 significant bits
+    (it is off by up to 0.2% here), and bf16 cannot represent a count of 301."""
     from litebert.model import mean_pool
-    h = torch.ones(1, 320, 4, dtype=torch.bfloat16)
+    h = (1 + torch.arange(320 * 4).reshape(1, 320, 4) % 7 / 8).to(torch.bfloat16)  # values exact in bf16
     mask = torch.zeros(1, 320, dtype=torch.long)
     mask[0, :301] = 1
     h[0, 301:] = 100.0  # padding must not count
+    expected = h[:, :301].double().mean(1).float()
     pooled = mean_pool(h, mask)
     assert pooled.dtype == torch.float32
-    torch.testing.assert_close(pooled, torch.ones(1, 4), atol=0, rtol=0)
+    torch.testing.assert_close(pooled, expected, atol=0, rtol=1e-6)
+    in_bf16 = (h * mask[..., None].to(h.dtype)).sum(1) / mask.sum(1, keepdim=True).to(h.dtype)  # what it must not be
+    assert not torch.allclose(in_bf16.float(), expected, atol=0, rtol=1e-4)
 
 
 # -- heads ------------------------------------------------------------------------------------------------------------
