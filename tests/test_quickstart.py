@@ -12,7 +12,7 @@ import torch
 
 from litebert import AlbertForMaskedLM, AlbertForPreTraining, AlbertForSequenceClassification, load_tokenizer
 from litebert.pipelines import FillMask, PipelineError
-from litebert.quickstart import quickstart
+from litebert.quickstart import QuickstartError, quickstart, stdlib_docstrings
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,42 @@ def test_quickstart_outputs(qs):
     assert load_tokenizer(qs["model"]).vocab_size == model.config.vocab_size
     # fill-mask returned ranked tokens for every probe
     assert all(len(p) == 5 for p in qs["fill_mask"])
+
+
+def test_quickstart_never_deletes_what_it_did_not_write(tmp_path):
+    """out_dir is replaced only when it holds an earlier quickstart run; inputs are checked before it is touched."""
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(QuickstartError, match="thesis.txt"):
+        quickstart(out_dir=str(precious), steps=2, device="cpu")
+    assert (precious / "thesis.txt").read_text() == "years of work" and (precious / "sub").is_dir()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(QuickstartError, match="is a file"):
+        quickstart(out_dir=str(tmp_path / "afile"), steps=2, device="cpu")
+    earlier = tmp_path / "earlier"  # looks like an earlier run
+    (earlier / "model").mkdir(parents=True)
+    (earlier / "quickstart.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        quickstart(out_dir=str(earlier), input=str(tmp_path / "missing.txt"), steps=2, device="cpu")
+    with pytest.raises(QuickstartError, match="--overwrite true"):
+        quickstart(out_dir=str(earlier), steps=2, device="cpu", overwrite=False)
+    assert (earlier / "quickstart.json").read_text() == "{}"
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("Only a few words here.\n")
+    with pytest.raises(QuickstartError, match="22 characters of text"):
+        quickstart(out_dir=str(tmp_path / "new"), input=str(tiny), steps=2, device="cpu")
+
+
+def test_quickstart_on_a_small_text_file_of_the_users(tmp_path):
+    """`litebert quickstart --input my.txt` with ~80k characters in one file (data create would read it as one
+    document, one shard): cut into documents, several shards, the last held out, evaluated."""
+    text = tmp_path / "my.txt"
+    text.write_text("\n\n".join(stdlib_docstrings(max_chars=60_000)))
+    out = quickstart(out_dir=str(tmp_path / "run"), input=str(text), steps=3, device="cpu")
+    manifest = json.loads((tmp_path / "run" / "data" / "manifest.json").read_text())
+    assert len(manifest["shards"]) >= 3
+    assert 0 <= out["sentence_order_accuracy"] <= 1 and len(out["fill_mask"]) == 4
 
 
 def test_fill_mask_equals_the_direct_model_call(qs):

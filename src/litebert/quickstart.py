@@ -22,7 +22,7 @@ from litebert.distributed import resolve_device
 from litebert.optim import OptimConfig
 from litebert.pipelines import FillMask
 from litebert.pretrain import DataArgs, ModelArgs, TrainArgs, pretrain
-from litebert.textio import atomic_write_bytes
+from litebert.textio import atomic_write_bytes, iter_lines, open_binary
 from litebert.tokenizer import train_tokenizer
 
 QUICKSTART_MODEL = {"embedding_size": 64, "hidden_size": 128, "num_hidden_layers": 4, "num_hidden_groups": 1,
@@ -34,6 +34,57 @@ PROBES = [
     "This function returns [MASK] if the object is callable.",
     "The default value of the [MASK] argument is None.",
 ]
+
+# what quickstart writes into out_dir: a directory holding anything else is not replaced
+OUTPUTS = ("corpus", "tokenizer", "data", "run", "model", "quickstart.json")
+MAX_CHUNK_CHARS = 400_000  # text per data shard; less for small inputs, so one shard can be held out
+MIN_CHUNK_CHARS = 10_000
+DOCUMENT_CHARS = 5_000  # a text file is cut into documents of about this size at blank lines
+
+
+class QuickstartError(ValueError):
+    """quickstart cannot run with these arguments (out_dir holds other files, too little input text)."""
+
+
+def _check_out_dir(out: Path, overwrite: bool) -> None:
+    """out_dir may be new, empty, or an earlier quickstart run (replaced only with overwrite): never a directory
+    with other files in it, which quickstart would delete."""
+    if out.exists() and not out.is_dir():
+        raise QuickstartError(f"--out_dir {out} is a file, expected a directory (new, or an earlier quickstart run)")
+    if not out.is_dir():
+        return
+    entries = sorted(p.name for p in out.iterdir())
+    foreign = [e for e in entries if not any(e == o or e.startswith(f".{o}.tmp-") for o in OUTPUTS)]
+    if foreign:
+        raise QuickstartError(f"--out_dir {out} holds files quickstart did not write ({', '.join(foreign[:5])}"
+                              f"{', ...' if len(foreign) > 5 else ''}); it would delete them: choose another --out_dir")
+    if entries and not overwrite:
+        raise QuickstartError(f"--out_dir {out} holds an earlier quickstart run: pass --overwrite true to replace it, "
+                              f"or choose another --out_dir")
+
+
+def _check_inputs(files: list[str]) -> None:
+    """The input files exist and can be opened (before out_dir is touched)."""
+    for f in files:
+        open_binary(f)[0].close()
+
+
+def text_documents(files: list[str], document_chars: int = DOCUMENT_CHARS) -> list[str]:
+    """The files' text as documents of about `document_chars`, cut at blank lines (at a line end when a paragraph
+    runs to 4x that). `data create` reads a raw text file as one document, and a document is never split across
+    shards: a file under a few hundred thousand characters would give a single shard and nothing to hold out."""
+    docs: list[str] = []
+    for f in files:
+        block: list[str] = []
+        size = 0
+        for line in iter_lines(f):
+            block.append(line)
+            size += len(line)
+            if size >= document_chars and (not line.strip() or size >= 4 * document_chars):
+                docs.append("\n".join(block).strip())
+                block, size = [], 0
+        docs.append("\n".join(block).strip())
+    return [d for d in docs if d]
 
 
 def stdlib_docstrings(max_chars: int = 12_000_000) -> list[str]:
@@ -71,32 +122,39 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
 
     Args:
         out_dir: Where everything is written.
-        input: Text files to use instead of the standard library's docstrings.
+        input: Text files to use instead of the standard library's docstrings (plain or compressed; cut into
+            documents of about 5,000 characters at blank lines).
         steps: Pretraining steps (batches of 32 sequences of 128 tokens).
         vocab_size: SentencePiece vocabulary size.
         seed: Seed of the data and the model.
         device: auto | cpu | cuda.
-        overwrite: Start over when out_dir exists.
+        overwrite: Replace out_dir when it holds an earlier quickstart run (a directory with other files in it is
+            never replaced).
     """
     t0 = time.perf_counter()
     out = Path(out_dir)
-    if out.exists() and overwrite:
+    given = None if not input else [input] if isinstance(input, str) else list(input)
+    if given:
+        _check_inputs(given)
+    _check_out_dir(out, overwrite)
+    if out.is_dir():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     say = lambda msg: print(f"\n== {msg}", flush=True)  # noqa: E731
 
     say("1/6 corpus")
-    if input:
-        files = [input] if isinstance(input, str) else list(input)
-        print(f"   {len(files)} file(s) given")
-    else:
-        docs = stdlib_docstrings()
-        corpus = out / "corpus" / "stdlib_docstrings.jsonl"
-        corpus.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(corpus, "".join(json.dumps({"text": d}) + "\n" for d in docs).encode())
-        files = [str(corpus)]
-        print(f"   {len(docs)} standard-library modules, {sum(map(len, docs)) / 1e6:.1f} MB of docstrings "
-              f"-> {corpus}")
+    corpus = out / "corpus" / ("input.jsonl" if given else "stdlib_docstrings.jsonl")
+    docs = text_documents(given) if given else stdlib_docstrings()
+    chars = sum(map(len, docs))
+    if chars < 2 * MIN_CHUNK_CHARS:
+        raise QuickstartError(f"{', '.join(given or ['the corpus'])}: {chars:,} characters of text; quickstart needs at "
+                              f"least {2 * MIN_CHUNK_CHARS:,} (one shard of pretraining data is held out for evaluation)")
+    corpus.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(corpus, "".join(json.dumps({"text": d}) + "\n" for d in docs).encode())
+    files = [str(corpus)]
+    chunk_chars = min(MAX_CHUNK_CHARS, max(MIN_CHUNK_CHARS, chars // 5))  # at least ~5 shards for small inputs
+    what = f"{len(given)} file(s)" if given else "standard-library modules"
+    print(f"   {what}: {len(docs)} documents, {chars / 1e6:.1f} MB of text -> {corpus}")
 
     say("2/6 SentencePiece vocabulary (the original's recipe)")
     tok_dir = out / "tokenizer"
@@ -105,7 +163,7 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
     say("3/6 sentence-order pretraining data with whole-word n-gram masking")
     data_dir = out / "data"
     manifest = create_pretraining_data(files, str(tok_dir), str(data_dir),
-                                       CreateOptions(max_seq_length=128, dupe_factor=2, chunk_chars=400_000,
+                                       CreateOptions(max_seq_length=128, dupe_factor=2, chunk_chars=chunk_chars,
                                                      random_seed=seed), overwrite=True)
     print(f"   {manifest['totals']['instances']:,} instances in {len(manifest['shards'])} shards")
 
@@ -150,7 +208,7 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
     atomic_write_bytes(out / "quickstart.json", json.dumps(result, indent=2).encode())
     print(f"""
 == done in {elapsed / 60:.1f} min. Written under {out}/:
-   tokenizer/   SentencePiece vocabulary ({vocab_size} pieces)
+   tokenizer/   SentencePiece vocabulary ({manifest['tokenizer']['vocab_size']} pieces)
    data/        pretraining shards + manifest.json   (litebert data stats {data_dir})
    run/         checkpoints, metrics.jsonl, tensorboard/  (litebert plot {out / 'run'})
    model/       the pretrained model in the Hugging Face layout, with its tokenizer
