@@ -55,6 +55,14 @@ def test_user_mistakes_exit_1_without_traceback(args, message):
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_file_system_refusals_exit_1_naming_the_path(tmp_path):
+    """An output path that is a file where a directory is expected (any command): one line naming it, exit 1."""
+    (tmp_path / "afile").write_text("x")
+    proc = _run("tokenizer", "train", "--input", str(tmp_path / "afile"), "--output", str(tmp_path / "afile" / "tok"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    assert "litebert: error:" in proc.stderr and "afile" in proc.stderr
+
+
 def test_list_flags_collect_repeats_and_keep_texts_verbatim():
     from litebert.__main__ import normalize_argv as norm
 

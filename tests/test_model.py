@@ -361,6 +361,11 @@ def test_original_albert_config_json_with_unknown_keys(tmp_path):
     ('{"num_hidden_layers": 2, "num_hidden_groups": 3}', "num_hidden_groups"),
     ('{"model_type": "gpt2"}', "model_type"),
     ('{"hidden_size": 8,', "not valid JSON"),
+    ('{"hidden_size": "32"}', "hidden_size: expected an integer, got '32'"),
+    ('{"num_hidden_layers": 2.5}', "num_hidden_layers: expected an integer, got 2.5"),
+    ('{"hidden_dropout_prob": "0.1"}', "hidden_dropout_prob: expected a number"),
+    ('{"vocab_size": 0}', "vocab_size: expected a positive integer"),
+    ('{"attention_probs_dropout_prob": 1.5}', "attention_probs_dropout_prob: expected a probability"),
 ])
 def test_bad_config_files_name_file_and_field(tmp_path, bad, match):
     path = tmp_path / "config.json"
@@ -368,6 +373,13 @@ def test_bad_config_files_name_file_and_field(tmp_path, bad, match):
     with pytest.raises(ConfigError, match=match) as e:
         AlbertConfig.from_json_file(path)
     assert str(path) in str(e.value)
+
+
+def test_config_numbers_written_as_json_floats_or_null_pad_id_load():
+    c = AlbertConfig.from_dict({"hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2.0,
+                                "hidden_dropout_prob": 0, "pad_token_id": None})
+    assert c.num_hidden_layers == 2 and isinstance(c.num_hidden_layers, int)
+    assert c.hidden_dropout_prob == 0.0 and isinstance(c.hidden_dropout_prob, float) and c.pad_token_id == 0
 
 
 def test_missing_checkpoint_directory_and_offline_hub_id(tmp_path, monkeypatch):

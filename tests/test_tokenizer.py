@@ -695,6 +695,17 @@ def test_training_input_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(TokenizerTrainingError, match="input_sentence_size"):
         train_tokenizer(input=[str(good)], output=str(tmp_path / "o"), vocab_size=100, input_sentence_size=50)
     assert not (tmp_path / "o").exists()
+    # an output that is a file, or a model's directory (its tokenizer would be replaced), is refused before training
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(TokenizerTrainingError, match="afile is a file"):
+        train_tokenizer(input=[str(good)], output=str(tmp_path / "afile"), vocab_size=100)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    (model_dir / "spiece.model").write_bytes(b"the model's own")
+    with pytest.raises(TokenizerTrainingError, match="holds a model \\(config.json\\)"):
+        train_tokenizer(input=[str(good)], output=str(model_dir), vocab_size=100)
+    assert (model_dir / "spiece.model").read_bytes() == b"the model's own"
 
 
 @needs_data

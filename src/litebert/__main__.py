@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
 import sys
 import typing
@@ -33,7 +34,7 @@ from litebert.finetune.squad_eval import SquadDataError
 from litebert.finetune.trainer import FinetuneError
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
-from litebert.quickstart import quickstart
+from litebert.quickstart import QuickstartError, quickstart
 from litebert.textio import TextFileError, TextFileNotFoundError
 from litebert.tf_checkpoint import TFCheckpointError
 from litebert.tokenizer import TokenizerFileError, TokenizerNotFoundError, TokenizerTrainingError, train_tokenizer
@@ -76,7 +77,11 @@ USER_ERRORS: tuple[type[Exception], ...] = (
     RaceDataError,
     TFCheckpointError,
     DeviceError,
+    QuickstartError,
 )
+# The file system refusing (a path that is a file where a directory is expected, permissions, a full disk): one line
+# naming the path, exit 1, like USER_ERRORS. LITEBERT_TRACEBACK=1 shows the traceback of either instead.
+SYSTEM_ERRORS: tuple[type[Exception], ...] = (OSError,)
 
 # `litebert squad --flags` is `litebert squad run --flags` (the group also has `evaluate`)
 DEFAULT_SUBCOMMANDS = {"squad": "run"}
@@ -199,7 +204,9 @@ def main(
     try:
         with contextlib.redirect_stdout(shown) if help_asked else contextlib.nullcontext():
             CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
-    except USER_ERRORS as e:
+    except USER_ERRORS + SYSTEM_ERRORS as e:
+        if os.environ.get("LITEBERT_TRACEBACK") == "1":
+            raise
         print(f"litebert: error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
     except SystemExit as e:

@@ -67,6 +67,7 @@ class AlbertConfig:
     """Unknown keys from the loaded file, written back on save (e.g. `net_structure_type`, `layers_to_keep`)."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.model_type not in MODEL_TYPES:
             raise ConfigError(f"model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
         if self.hidden_act not in ACTIVATIONS:
@@ -119,6 +120,33 @@ class AlbertConfig:
         convert` gives such TF checkpoints one group per layer (tf_checkpoint.original_group_index)."""
         return int(layer / (self.num_hidden_layers / self.num_hidden_groups))
 
+    def _check_types(self) -> None:
+        """Each scalar field holds its type (a JSON `12.0` is taken as 12, `"32"` is an error naming the field), sizes
+        are positive and probabilities lie in [0, 1)."""
+        for f in dataclasses.fields(self):
+            kind, optional = f.type.removesuffix(" | None"), f.type.endswith(" | None")
+            value = getattr(self, f.name)
+            if value is None and optional or kind not in ("int", "float", "str"):
+                continue
+            if kind == "int" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if isinstance(value, bool) or not isinstance(value, {"int": int, "float": float, "str": str}[kind]):
+                expected = {"int": "an integer", "float": "a number", "str": "a string"}[kind]
+                raise ConfigError(f"{f.name}: expected {expected}{' or null' if optional else ''}, got {value!r}")
+            setattr(self, f.name, value)
+        for name in ("vocab_size", "embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size", "num_labels"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: expected a positive integer, got {getattr(self, name)}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout_prob"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < 1:
+                raise ConfigError(f"{name}: expected a probability in [0, 1), got {value}")
+        if not self.layer_norm_eps > 0:
+            raise ConfigError(f"layer_norm_eps: expected a positive number, got {self.layer_norm_eps}")
+
     def replace(self, **changes: Any) -> "AlbertConfig":
         return dataclasses.replace(self, **changes)
 
@@ -143,6 +171,8 @@ class AlbertConfig:
             d.setdefault("num_hidden_groups", d["num_hidden_layers"])  # one block per layer (sharing: __post_init__)
             # BERT/ELECTRA heads use `classifier_dropout`, falling back to hidden_dropout_prob when it is null.
             d["classifier_dropout_prob"] = d.get("classifier_dropout")
+        if d.get("pad_token_id", 0) is None:  # some hub configs write null: the field's default
+            d.pop("pad_token_id")
         if "id2label" in d and d["id2label"] is not None and "num_labels" in d:
             d.pop("num_labels")
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}

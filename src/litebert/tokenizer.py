@@ -1251,6 +1251,16 @@ def _config_max_length(config: dict[str, Any]) -> int:
     return int(value) if isinstance(value, (int, float)) and 0 < value < 1_000_000 else 512
 
 
+def check_fits_model(tokenizer: Tokenizer | WordPieceTokenizer, model_vocab_size: int, model: object) -> None:
+    """A tokenizer whose ids reach past the model's embedding table is an error (naming both), not an IndexError on
+    the first rare word; a model with more rows than the tokenizer has tokens (padded tables) is fine."""
+    if tokenizer.vocab_size > model_vocab_size:
+        raise TokenizerFileError(
+            f"the tokenizer {tokenizer.source} has {tokenizer.vocab_size} tokens but the model {model} embeds only "
+            f"{model_vocab_size}: ids from {model_vocab_size} on have no embedding. Use the tokenizer the model was "
+            f"trained with (its directory's own, or the one its pretraining data names)")
+
+
 def load_tokenizer(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Tokenizer | WordPieceTokenizer:
     """Load a SentencePiece :class:`Tokenizer` or a :class:`WordPieceTokenizer`, whichever the files are.
 
@@ -1388,6 +1398,14 @@ def train_tokenizer(
         )
     _check_inputs(paths)
     out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise TokenizerTrainingError(f"--output {out} is a file, expected a directory to write the tokenizer into")
+    held = [f for f in ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+            if (out / f).exists()]
+    if held:
+        raise TokenizerTrainingError(
+            f"--output {out} holds a model ({', '.join(held)}): a new vocabulary there would replace the tokenizer "
+            f"its weights were trained with; choose another --output")
     threads = num_threads or os.cpu_count() or 1
     if model_type == "wordpiece":
         return _train_wordpiece(paths, out, vocab_size, do_lower_case, keep_accents, min_frequency)
