@@ -267,3 +267,147 @@ def test_unpadded_embed_equals_padded(tmp_path):
     assert rule._unpad_pays() is True
     rule.compile = "reduce-overhead"
     assert rule._unpad_pays() is False
+
+
+BERT_VOCAB = SPM.parents[1] / "bert" / "bert-base-uncased-vocab.txt"
+
+
+def _cli(capsys, *argv) -> str:
+    """Run the litebert CLI in-process; returns its one-line user error (exit status 1, no traceback)."""
+    from litebert.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--device", "cpu"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 1 and err.startswith("litebert: error: ") and "\n" not in err, err
+    return err
+
+
+@pytest.mark.skipif(not BERT_VOCAB.is_file(), reason="../shared/data/bert not present")
+def test_a_tokenizer_bigger_than_the_model_is_refused_by_every_pipeline(tmp_path, capsys):
+    """A 30522-token BERT vocab on a 30000-row model: ids past the table would end in an IndexError on a rare word."""
+    from litebert.pipelines import FillMask
+    from litebert.tokenizer import TokenizerFileError
+
+    for cls, pipe in [(AlbertForMaskedLM, FillMask), (AlbertModel, Embed), (AlbertForSequenceClassification, Classify),
+                      (AlbertForMultipleChoice, Choose), (AlbertForQuestionAnswering, Answer)]:
+        d, _, _ = _save(tmp_path, cls, cls.__name__)
+        with pytest.raises(TokenizerFileError, match="has 30522 tokens but the model .* embeds only 30000"):
+            pipe.from_pretrained(str(d), tokenizer=str(BERT_VOCAB), device="cpu")
+    assert "30522 tokens" in _cli(capsys, "classify", str(tmp_path / "AlbertForSequenceClassification"),
+                                  "--tokenizer", str(BERT_VOCAB), "--text", "zymurgy")
+
+
+def test_choose_input_lines_are_checked_and_named(tmp_path, capsys):
+    """--input JSON lines: choices a list of at least 2 strings (a string is not split into characters), context a
+    string, question a string when given (optional, ""); errors give the file, its line (blank lines counted) and
+    the field."""
+    from litebert.pipelines import choose
+
+    d, _, _ = _save(tmp_path, AlbertForMultipleChoice, "mc")
+    good = json.dumps({"context": "The sky is blue.", "question": "Colour?", "choices": ["red", "blue"]})
+    f = tmp_path / "mc.jsonl"
+    for bad, expect in [({"context": "c", "question": "q", "choices": "red or blue"}, "'choices' must be a list"),
+                        ({"context": "c", "question": "q", "choices": ["red"]}, "'choices' must be a list of at least 2"),
+                        ({"context": "c", "question": "q", "choices": ["red", 1]}, "at least 2 strings"),
+                        ({"context": "c", "question": 7, "choices": ["red", "blue"]}, "'question' must be a string"),
+                        ({"question": "q", "choices": ["red", "blue"]}, "no 'context'"),
+                        (["c", "q"], "expected a JSON object")]:
+        f.write_text(f"{good}\n\n{json.dumps(bad)}\n")
+        with pytest.raises(PipelineError, match=f"^{f}:3: .*{expect}"):
+            choose(str(d), input=str(f), device="cpu")
+    f.write_text(f"{good}\n{{not json\n")
+    assert "mc.jsonl:2: not valid JSON" in _cli(capsys, "choose", str(d), "--input", str(f))
+    f.write_text(good + "\n")
+    choose(str(d), input=str(f), device="cpu")
+    assert json.loads(capsys.readouterr().out)["ranked"][0]["choice"] in ("red", "blue")
+    f.write_text(json.dumps({"context": "The sky is blue.", "choices": ["red", "blue"]}) + "\n")  # no question
+    choose(str(d), input=str(f), device="cpu")
+    assert json.loads(capsys.readouterr().out)["question"] == ""
+
+
+def test_conflicting_inputs_are_refused(tmp_path):
+    """--text with --input, the flags with --input, --context with --context_file: an error, not one ignored."""
+    from litebert.pipelines import answer, choose, classify, embed, fill_mask
+
+    f = tmp_path / "in.txt"
+    f.write_text("The [MASK] surfaced.\n")
+    for run in (fill_mask, embed, classify):
+        with pytest.raises(PipelineError, match=f"both --text and --input {f} given; give one of them"):
+            run("unused", text="Call me Ishmael.", input=str(f))
+    with pytest.raises(PipelineError, match="both --input .* and --context/--question/--choices given"):
+        choose("unused", context="c", choices=["a", "b"], input=str(f))
+    with pytest.raises(PipelineError, match="--question and --choices need a --context"):
+        choose("unused", choices=["a", "b"])
+    with pytest.raises(PipelineError, match="both --context and --context_file .* given; give one of them"):
+        answer("unused", question="Who?", context="Ahab.", context_file=str(f))
+    with pytest.raises(PipelineError, match="both --input .* and --question/--context/--context_file given"):
+        answer("unused", question="Who?", context="Ahab.", input=str(f))
+    with pytest.raises(PipelineError, match="--context and --context_file need a --question"):
+        answer("unused", context="Ahab.")
+
+
+def test_settings_below_1_and_top_k_beyond_the_vocabulary_are_refused(tmp_path, capsys):
+    """top_k and batch_size must be at least 1. fill-mask's top_k above the vocabulary is an error, as in
+    transformers' FillMaskPipeline (it caps top_k only to the number of targets, and torch.topk fails beyond the
+    vocabulary); with targets, top_k is capped to them here too."""
+    from litebert.pipelines import FillMask
+
+    d, _, _ = _save(tmp_path, AlbertForSequenceClassification, "clf")
+    clf = Classify.from_pretrained(str(d), device="cpu")
+    for k in (0, -1):
+        with pytest.raises(PipelineError, match=f"top_k must be at least 1, got {k}"):
+            clf(TEXTS, top_k=k)
+    assert len(clf(TEXTS, top_k=1)[0]) == 1 and len(clf(TEXTS)[0]) == 2
+    assert _cli(capsys, "classify", str(d), "--text", "x", "--batch_size", "0").endswith(
+        "batch_size must be at least 1, got 0")
+    m, _, _ = _save(tmp_path, AlbertForMaskedLM, "mlm")
+    fm = FillMask.from_pretrained(str(m), device="cpu")
+    with pytest.raises(PipelineError, match="top_k must be at least 1, got 0"):
+        fm(["The [MASK] surfaced."], top_k=0)
+    with pytest.raises(PipelineError, match=r"top_k must be at most the vocabulary size \(30000\), got 100000"):
+        fm(["The [MASK] surfaced."], top_k=100000)
+    assert len(fm(["The [MASK] surfaced."], top_k=100000, targets=["whale", "ship"])[0][0]) == 2
+    for make in (lambda: FillMask.from_pretrained(str(m), device="cpu", batch_size=0),
+                 lambda: Embed.from_pretrained(str(m), device="cpu", batch_size=0),
+                 lambda: Answer(_PointAt(1, 2), clf.tokenizer, torch.device("cpu"), batch_size=0)):
+        with pytest.raises(PipelineError, match="batch_size must be at least 1, got 0"):
+            make()
+    with pytest.raises(PipelineError, match="doc_stride must be at least 1, got 0"):
+        Answer(_PointAt(1, 2), clf.tokenizer, torch.device("cpu"), doc_stride=0)
+    with pytest.raises(PipelineError, match="top_k must be at least 1, got 0"):
+        Answer(_PointAt(1, 2), clf.tokenizer, torch.device("cpu"))("Who?", "Ahab.", top_k=0)
+
+
+def test_binary_or_non_utf8_input_names_the_file_and_line(tmp_path, monkeypatch, capsys):
+    import io
+
+    from litebert.pipelines import _read_inputs, answer
+    from litebert.textio import TextFileError
+
+    binary, latin1 = tmp_path / "bin.dat", tmp_path / "latin1.txt"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe")
+    latin1.write_bytes("first line\ncaf\u00e9 [MASK]\n".encode("latin-1"))
+    with pytest.raises(TextFileError, match=f"^{binary}:1: byte 7: a NUL byte"):
+        _read_inputs(None, str(binary))
+    with pytest.raises(TextFileError, match=f"^{latin1}:2: not valid UTF-8"):
+        _read_inputs(None, str(latin1))
+    with pytest.raises(TextFileError, match=f"^{latin1}:2: not valid UTF-8"):
+        answer("unused", question="Who?", context_file=str(latin1))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(latin1.read_bytes()), encoding="utf-8"))
+    with pytest.raises(TextFileError, match="^stdin: not valid UTF-8"):
+        _read_inputs(None, "-")
+    d, _, _ = _save(tmp_path, AlbertModel, "enc")
+    assert f"{binary}:1: byte 7" in _cli(capsys, "embed", str(d), "--input", str(binary))
+
+
+def test_embed_output_that_is_a_directory_is_refused(tmp_path, capsys):
+    """Refused before the model runs; files are written atomically (no temporary file left beside them)."""
+    from litebert.pipelines import embed
+
+    d, _, _ = _save(tmp_path, AlbertModel, "enc")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert f"--output {out} is a directory" in _cli(capsys, "embed", str(d), "--text", "x", "--output", str(out))
+    embed(str(d), text="Call me Ishmael.", output=str(out / "v.jsonl"), device="cpu")
+    assert [p.name for p in out.iterdir()] == ["v.jsonl"]

@@ -21,14 +21,21 @@ from litebert.distributed import resolve_device
 from litebert.finetune.race import RaceExample, encode as race_encode
 from litebert.finetune.squad import doc_spans, max_context_window
 from litebert.finetune.trainer import ENCODER_PAD_VALUES, encoder_inputs, pad_batch
-from litebert.textio import atomic_write_bytes
+from litebert.textio import TextFileError, atomic_write_bytes, iter_lines
 from litebert.model import (AlbertForMaskedLM, AlbertForMultipleChoice, AlbertForQuestionAnswering,
                             AlbertForSequenceClassification, AlbertForSquadV2, AlbertModel, mean_pool)
-from litebert.tokenizer import load_tokenizer
+from litebert.tokenizer import check_fits_model, load_tokenizer
 
 
 class PipelineError(ValueError):
     """Bad pipeline input (no [MASK] in a text, unknown target word, not a masked-LM checkpoint, ...)."""
+
+
+def _at_least_1(**values: int | None) -> None:
+    """PipelineError naming the first setting below 1 (None: not set, allowed)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise PipelineError(f"{name} must be at least 1, got {value}")
 
 
 @dataclass
@@ -41,6 +48,9 @@ class FillMask:
     device: torch.device
     batch_size: int = 32
 
+    def __post_init__(self):
+        _at_least_1(batch_size=self.batch_size)
+
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
         """Any checkpoint with an MLM head: saved from pretraining (ForPreTraining) or ForMaskedLM."""
@@ -48,6 +58,12 @@ class FillMask:
 
     @torch.no_grad()
     def __call__(self, texts: list[str], top_k: int = 5, targets: list[str] | None = None) -> list[list[list[dict]]]:
+        """With targets, at most one prediction per target (top_k capped, as transformers' fill-mask); without, top_k
+        beyond the vocabulary is an error (transformers' fails in torch.topk)."""
+        _at_least_1(top_k=top_k)
+        vocab = self.model.config.vocab_size
+        if not targets and top_k > vocab:
+            raise PipelineError(f"top_k must be at most the vocabulary size ({vocab}), got {top_k}")
         tok = self.tokenizer
         mask_text = tok.special_tokens[4] if hasattr(tok, "special_tokens") else "[MASK]"
         target_ids = None
@@ -96,18 +112,55 @@ class FillMask:
         return results
 
 
-def _read_inputs(texts: list[str] | None, input: str | None) -> list[str]:
-    if texts:
-        return list(texts)
+def _read_lines(input: str | None) -> tuple[str, list[tuple[int, str]]]:
+    """The name of the source (the file, or "stdin") and its non-blank lines with their line numbers; a file or stdin
+    that is not UTF-8 text is a TextFileError naming it (and, for a file, the line and byte)."""
     if input and input != "-":
-        path = Path(input)
-        if not path.is_file():
-            raise PipelineError(f"{input}: no such file")
         # split on newlines only, as stdin is read (str.splitlines also splits on U+2028, U+0085...: rows would shift)
-        return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        return input, [(k, line) for k, line in enumerate(iter_lines(input, decoding="strict"), 1) if line.strip()]
     if sys.stdin.isatty() and not input:
         raise PipelineError("no input: pass texts with --text, a file with --input FILE, or pipe lines to stdin")
-    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    rows, k = [], 0
+    try:
+        for k, line in enumerate(sys.stdin, 1):
+            if line.strip():
+                rows.append((k, line.rstrip("\n")))
+    except UnicodeDecodeError as e:
+        raise TextFileError(f"stdin: not valid UTF-8 after line {k} ({e.reason}); expected UTF-8 text") from None
+    return "stdin", rows
+
+
+def _read_inputs(texts: list[str] | None, input: str | None) -> list[str]:
+    if texts and input:
+        raise PipelineError(f"both --text and --input {input} given; give one of them")
+    if texts:
+        return list(texts)
+    return [line for _, line in _read_lines(input)[1]]
+
+
+_JSON_TYPES = {str: "a string", list: "a list"}
+
+
+def _json_item(name: str, line_no: int, line: str, fields: dict[str, type], defaults: dict | None = None) -> dict:
+    """One JSON-lines record, these fields of these types, required unless `defaults` has them; errors name the
+    file, line and field."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise PipelineError(f"{name}:{line_no}: not valid JSON ({e.msg}); expected an object with "
+                            f"{', '.join(map(repr, fields))}") from None
+    if not isinstance(obj, dict):
+        raise PipelineError(f"{name}:{line_no}: expected a JSON object with {', '.join(map(repr, fields))}, got "
+                            f"{type(obj).__name__}")
+    obj = {**(defaults or {}), **obj}
+    for field, kind in fields.items():
+        if field not in obj:
+            raise PipelineError(f"{name}:{line_no}: no {field!r}; expected an object with "
+                                f"{', '.join(map(repr, fields))}")
+        if not isinstance(obj[field], kind):
+            raise PipelineError(f"{name}:{line_no}: {field!r} must be {_JSON_TYPES[kind]}, got "
+                                f"{json.dumps(obj[field], ensure_ascii=False)[:80]}")
+    return {field: obj[field] for field in fields}
 
 
 def fill_mask(model: str, *, text: str | list[str] | None = None, input: str | None = None, top_k: int = 5,
@@ -163,8 +216,10 @@ def _load(path: str, cls, tokenizer: str | None, device: str, allowed: tuple[str
         raise PipelineError(f"{directory}: {len(missing)} weights the {cls.__name__} pipeline needs are not in the "
                             f"checkpoint ({', '.join(missing[:6])}{', ...' if len(missing) > 6 else ''}); a head "
                             f"fine-tuned with litebert or transformers is needed")
+    tok = load_tokenizer(tokenizer or directory)
+    check_fits_model(tok, model.config.vocab_size, directory)
     dev = resolve_device(device)
-    return model.eval().to(dev), load_tokenizer(tokenizer or directory), dev
+    return model.eval().to(dev), tok, dev
 
 
 def _max_length(model: torch.nn.Module, requested: int | None) -> int:
@@ -209,6 +264,7 @@ class Embed:
     unpad: bool | None = None
 
     def __post_init__(self):
+        _at_least_1(batch_size=self.batch_size)
         if self.compile not in ("none", *T.COMPILE_MODES):
             raise PipelineError(f"compile must be none, {', '.join(T.COMPILE_MODES)}; got {self.compile!r}")
         if self.unpad and self.compile != "none":
@@ -309,12 +365,14 @@ def embed(model: str, *, text: str | list[str] | None = None, input: str | None 
         unpad: Drop the padding inside the encoder (default: where varlen FlashAttention runs: a GPU, no compile, bf16
             or fp16 weights).
     """
+    if output and Path(output).is_dir():
+        raise PipelineError(f"--output {output} is a directory; expected a file path (.npy, .json or .jsonl)")
+    if output and output.endswith(".npy") and pooling == "tokens":
+        raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
     texts = _read_inputs([text] if isinstance(text, str) else text, input)
     vectors = Embed.from_pretrained(model, tokenizer, device, batch_size, compile, unpad)(
         texts, pooling=pooling, normalize=normalize, layer=layer)
     if output and output.endswith(".npy"):
-        if pooling == "tokens":
-            raise PipelineError("token vectors have one row per token: write them as .json/.jsonl, not .npy")
         buf = io.BytesIO()
         np.save(buf, vectors)
         atomic_write_bytes(Path(output), buf.getvalue())
@@ -341,6 +399,9 @@ class Classify:
     device: torch.device
     batch_size: int = 32
 
+    def __post_init__(self):
+        _at_least_1(batch_size=self.batch_size)
+
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", batch_size: int = 32):
         return cls(*_load(path, AlbertForSequenceClassification, tokenizer, device, ("ForSequenceClassification",)),
@@ -349,7 +410,8 @@ class Classify:
     @torch.no_grad()
     def __call__(self, texts: list[str], pairs: list[str] | None = None, top_k: int | None = None) -> list[list[dict]]:
         """Per text, labels with scores, best first: softmax (single-label), sigmoid (multi-label), the raw value
-        (regression, one entry)."""
+        (regression, one entry); top_k None: all labels."""
+        _at_least_1(top_k=top_k)
         c = self.model.config
         names = c.id2label or {i: f"LABEL_{i}" for i in range(c.num_labels)}
         problem = c.problem_type or ("regression" if c.num_labels == 1 else "single_label_classification")
@@ -440,22 +502,24 @@ def choose(model: str, *, context: str | None = None, choices: list[str] | None 
         choices: The candidate answers.
         question: The question (second segment, before each choice; a "_" in it is filled by the choice).
         input: JSON lines {"context": ..., "question": ..., "choices": [...]} ("-" or nothing: stdin), instead of
-            the flags.
+            the flags: context a string, question a string (optional), choices a list of at least 2 strings.
         tokenizer: Tokenizer directory, when it is not saved with the model.
         device: auto | cpu | cuda.
     """
+    if input is not None and (context is not None or choices or question):
+        raise PipelineError(f"both --input {input} and --context/--question/--choices given; give one of them")
+    if context is None and (choices or question) and input is None:
+        raise PipelineError("--question and --choices need a --context")
     if context is not None:
         items = [{"context": context, "question": question, "choices": choices or []}]
     else:
-        items = []
-        for k, line in enumerate(_read_inputs(None, input), 1):
-            try:
-                obj = json.loads(line)
-                items.append({"context": obj["context"], "question": str(obj.get("question", "")),
-                              "choices": list(obj["choices"])})
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise PipelineError(f"input line {k}: expected JSON with 'context', 'choices' (and 'question')") \
-                    from None
+        name, lines = _read_lines(input)
+        items = [_json_item(name, k, line, {"context": str, "question": str, "choices": list}, {"question": ""})
+                 for k, line in lines]
+        for (k, _), item in zip(lines, items):
+            if len(item["choices"]) < 2 or not all(isinstance(c, str) for c in item["choices"]):
+                raise PipelineError(f"{name}:{k}: 'choices' must be a list of at least 2 strings, got "
+                                    f"{json.dumps(item['choices'], ensure_ascii=False)[:80]}")
     pipe = Choose.from_pretrained(model, tokenizer, device)
     for item in items:
         print(json.dumps({**item, "ranked": pipe(item["context"], item["choices"], question=item["question"])},
@@ -489,6 +553,11 @@ class Answer:
     null_threshold: float = 0.0
     batch_size: int = 16
 
+    def __post_init__(self):
+        _at_least_1(max_seq_length=self.max_seq_length, doc_stride=self.doc_stride,
+                    max_query_length=self.max_query_length, max_answer_length=self.max_answer_length,
+                    n_best=self.n_best, batch_size=self.batch_size)
+
     @classmethod
     def from_pretrained(cls, path: str, tokenizer: str | None = None, device: str = "auto", **kw):
         directory = ckpt.resolve(path)
@@ -509,6 +578,7 @@ class Answer:
 
     @torch.no_grad()
     def __call__(self, question: str, context: str, top_k: int = 1) -> list[dict]:
+        _at_least_1(top_k=top_k)
         tok = self.tokenizer
         q = tok.encode(question, add_special_tokens=False)["input_ids"][: self.max_query_length]
         enc = tok.encode(context, add_special_tokens=False, return_offsets=True)
@@ -609,25 +679,24 @@ def answer(model: str, *, question: str | None = None, context: str | None = Non
         tokenizer: Tokenizer directory, when it is not saved with the model.
         device: auto | cpu | cuda.
     """
+    _at_least_1(top_k=top_k)
+    if context is not None and context_file:
+        raise PipelineError(f"both --context and --context_file {context_file} given; give one of them")
+    if input is not None and (question is not None or context is not None or context_file):
+        raise PipelineError(f"both --input {input} and --question/--context/--context_file given; give one of them")
     if question is not None:
         if context_file:
-            path = Path(context_file)
-            if not path.is_file():
-                raise PipelineError(f"{context_file}: no such file")
-            context = path.read_text(encoding="utf-8")
+            context = "\n".join(iter_lines(context_file, decoding="strict"))
             if not context.strip():
                 raise PipelineError(f"{context_file}: empty; expected the passage to answer from")
         if not context:
             raise PipelineError("give the context with --context or --context_file")
         items = [{"question": question, "context": context}]
     else:
-        items = []
-        for k, line in enumerate(_read_inputs(None, input), 1):
-            try:
-                obj = json.loads(line)
-                items.append({"question": obj["question"], "context": obj["context"]})
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise PipelineError(f"input line {k}: expected JSON with 'question' and 'context'") from None
+        if context is not None or context_file:
+            raise PipelineError("--context and --context_file need a --question")
+        name, lines = _read_lines(input)
+        items = [_json_item(name, k, line, {"question": str, "context": str}) for k, line in lines]
     pipe = Answer.from_pretrained(model, tokenizer, device, max_seq_length=max_seq_length, doc_stride=doc_stride,
                                   max_answer_length=max_answer_length, null_threshold=null_threshold)
     for item in items:
