@@ -46,6 +46,8 @@ def test_convert_help_shows_the_flags_it_takes():
     (("data", "stats", "/nonexistent/data"), "no manifest.json"),
     (("fill-mask", "/nonexistent/model", "--text", "a [MASK]"), "no such checkpoint directory"),
     (("plot", "/nonexistent/run"), "no metrics.jsonl"),
+    (("plot", "/nonexistent/run", "--smooth", "0"), "--smooth 0: the moving-average window must be at least 1"),
+    (("plot", "/nonexistent/run", "--output", "/tmp"), "--output /tmp is a directory"),
     (("pretrain", "--data.train_dir", "/nonexistent/data", "--train.device", "cpu"), "no manifest.json"),
     (("data", "create", "--input", "/nonexistent/*.txt", "--tokenizer", "x", "--output", "/tmp/x"), "no such file"),
 ])
@@ -61,6 +63,20 @@ def test_file_system_refusals_exit_1_naming_the_path(tmp_path):
     proc = _run("tokenizer", "train", "--input", str(tmp_path / "afile"), "--output", str(tmp_path / "afile" / "tok"))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-800:]
     assert "litebert: error:" in proc.stderr and "afile" in proc.stderr
+
+
+def test_device_names_that_cannot_work_are_user_errors():
+    import torch
+
+    from litebert.distributed import DeviceError, resolve_device
+    with pytest.raises(DeviceError, match="'tpu': not a torch device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA GPU is visible"):
+            resolve_device("cuda")
+    with pytest.raises(DeviceError):
+        resolve_device(f"cuda:{torch.cuda.device_count()}")  # one past the last visible GPU
+    assert resolve_device("cpu").type == "cpu"
 
 
 def test_list_flags_collect_repeats_and_keep_texts_verbatim():

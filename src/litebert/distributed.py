@@ -34,7 +34,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     """"auto" -> cuda when a GPU is visible, else cpu; anything else as given ("cpu", "cuda", "cuda:1")."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DeviceError(f"--device {device!r}: not a torch device; expected auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device {device}: no CUDA GPU is visible to this torch {torch.__version__} "
+                          f"(a CPU-only build, or no GPU); use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceError(f"--device {device}: this machine has {torch.cuda.device_count()} visible GPU(s)")
+    return dev
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

@@ -55,8 +55,12 @@ def plot(run_dir: str, *, output: str | None = None, title: str | None = None, s
         import matplotlib.pyplot as plt
     except ImportError:
         raise PlotError("plotting needs matplotlib: pip install 'litebert[plot]'") from None
-    rows = read_metrics(run_dir)
+    if smooth < 1:
+        raise PlotError(f"--smooth {smooth}: the moving-average window must be at least 1 (1: no smoothing)")
     out = Path(output) if output else Path(run_dir) / "curves.png"
+    if out.is_dir():
+        raise PlotError(f"--output {out} is a directory, expected the PNG file to write (e.g. {out / 'curves.png'})")
+    rows = read_metrics(run_dir)
     steps = [r["step"] for r in rows]
     evals = [r for r in rows if "eval/masked_lm_accuracy" in r]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
