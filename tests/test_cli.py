@@ -65,6 +65,14 @@ def test_file_system_refusals_exit_1_naming_the_path(tmp_path):
     assert "litebert: error:" in proc.stderr and "afile" in proc.stderr
 
 
+def test_a_config_file_that_is_not_text_is_named(tmp_path):
+    bad = tmp_path / "bin.yaml"
+    bad.write_bytes(b"train:\n  max_steps: \xff\xfe\x8f\n")
+    proc = _run("pretrain", "--config", str(bad))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    assert f"{bad}:2: not valid UTF-8" in proc.stderr
+
+
 def test_device_names_that_cannot_work_are_user_errors():
     import torch
 

@@ -35,7 +35,7 @@ from litebert.finetune.trainer import FinetuneError
 from litebert.plot import PlotError, plot
 from litebert.pretrain import TrainingError, pretrain
 from litebert.quickstart import QuickstartError, quickstart
-from litebert.textio import TextFileError, TextFileNotFoundError
+from litebert.textio import TextFileError, TextFileNotFoundError, iter_lines
 from litebert.tf_checkpoint import TFCheckpointError
 from litebert.tokenizer import TokenizerFileError, TokenizerNotFoundError, TokenizerTrainingError, train_tokenizer
 
@@ -202,6 +202,7 @@ def main(
     help_asked = any(a in ("-h", "--help") for a in args)
     shown = io.StringIO()
     try:
+        _check_config_files(args)
         with contextlib.redirect_stdout(shown) if help_asked else contextlib.nullcontext():
             CLI(COMMANDS if commands is None else commands, args=args, prog="litebert")
     except USER_ERRORS + SYSTEM_ERRORS as e:
@@ -219,6 +220,17 @@ def main(
         raise
     if help_asked:  # jsonargparse exits after help; in case it returns
         print(_fix_help(shown.getvalue(), args), end="")
+
+
+def _check_config_files(args: Sequence[str]) -> None:
+    """A `--config FILE` (jsonargparse's file of arguments) that is not UTF-8 text is a TextFileError naming the file
+    and line; jsonargparse would end in a UnicodeDecodeError traceback. Missing files are left to jsonargparse."""
+    for i, a in enumerate(args):
+        path = a.partition("=")[2] if a.startswith("--config=") else args[i + 1] if a == "--config" and \
+            i + 1 < len(args) else None
+        if path and os.path.isfile(path):
+            for _ in iter_lines(path, decoding="strict"):
+                pass
 
 
 def _fix_help(text: str, args: Sequence[str]) -> str:
