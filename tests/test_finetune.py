@@ -23,8 +23,9 @@ from litebert import AlbertForPreTraining, AlbertForSequenceClassification, Albe
 from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
-from litebert.finetune.custom import FinetuneDataError, Sentence, encode_tagged, finetune, read_conll
-from litebert.finetune.glue import glue
+from litebert.finetune.custom import (FinetuneDataError, Row, Sentence, encode_tagged, finetune, infer_problem,
+                                      read_conll, read_rows)
+from litebert.finetune.glue import GlueDataError, glue
 from litebert.finetune.trainer import ENCODER_PAD_VALUES, FinetuneArgs, FinetuneError, finetune_loop, pad_batch
 from litebert.pipelines import Classify
 from litebert.tokenizer import load_tokenizer
@@ -529,3 +530,119 @@ def test_a_nan_dev_score_never_holds_the_best_checkpoint():
     nan = float("nan")
     assert _improves(0.1, nan) and not _improves(nan, 0.1) and not _improves(nan, nan)
     assert _improves(0.2, 0.1) and not _improves(0.1, 0.1)
+
+
+# -- refused before any work -------------------------------------------------------------------------------------------
+
+BERT_VOCAB = DATA / "bert" / "bert-base-uncased-vocab.txt"  # 30522 WordPiece tokens; the tiny model embeds 30000
+
+
+def test_a_tokenizer_larger_than_the_model_is_refused(tmp_path, pretrained):
+    from litebert.tokenizer import TokenizerFileError
+
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(16))
+    with pytest.raises(TokenizerFileError, match=r"bert-base-uncased-vocab.txt has 30522 tokens but the model .* "
+                                                 r"embeds only 30000"):
+        finetune(train=str(train), dev=str(train), model=str(pretrained), output=str(tmp_path / "run"),
+                 tokenizer=str(BERT_VOCAB), **FAST)
+    with pytest.raises(TokenizerFileError, match="has 30522 tokens but the model"):
+        glue(task="rte", data_dir=str(DATA / "glue"), model=str(pretrained), output=str(tmp_path / "g"),
+             tokenizer=str(BERT_VOCAB), device="cpu", progress=False)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize("flag,value", [("train_steps", 0), ("epochs", 0.0), ("epochs", -1.0), ("batch_size", 0),
+                                        ("eval_every", 0), ("lr", 0.0)])
+def test_non_positive_steps_epochs_and_sizes_are_refused(tmp_path, pretrained, flag, value):
+    """0 must not silently mean the default (--train_steps 0 ran the epochs' steps) nor one step (--epochs 0)."""
+    kw = {**FAST, "train_steps": None, flag: value}
+    msg = _bad(tmp_path, pretrained, "text,label\ngood,pos\nbad,neg\n", **kw)
+    assert msg == f"--{flag} must be positive, got {value}"
+    if flag != "epochs":
+        with pytest.raises(GlueDataError, match=f"--{flag} must be positive, got {value}"):
+            glue(task="rte", data_dir=str(DATA / "glue"), model=str(pretrained), output=str(tmp_path / "g"),
+                 device="cpu", progress=False, **{flag: value})
+
+
+def test_an_output_that_is_a_file_is_refused(tmp_path, pretrained, capsys):
+    from litebert.__main__ import main
+
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(16))
+    (tmp_path / "taken").write_text("a file")
+    for output in ("taken", "taken/run"):
+        with pytest.raises(FinetuneDataError, match=f"--output .*{output}: .*taken is a file, not a directory"):
+            finetune(train=str(train), dev=str(train), model=str(pretrained), output=str(tmp_path / output), **FAST)
+    with pytest.raises(SystemExit) as e:
+        main(["glue", "--task", "rte", "--data_dir", str(DATA / "glue"), "--model", str(pretrained), "--output",
+              str(tmp_path / "taken"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "taken is a file, not a directory" in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_auto_task_names_the_labels_that_spoil_a_column_of_scores(tmp_path, pretrained):
+    """One typo (or nan) among decimal scores is an error naming its line, not a silent many-class classification;
+    non-finite scores under --task regression name the file and line too."""
+    rows = [[a, b, y] for a, b, y in _stsb(40)]
+    rows[4][2] = "abc"  # line 6
+    rows[20][2] = "nan"  # line 22
+    text = "text\ttext_pair\tlabel\n" + "".join("\t".join(r) + "\n" for r in rows)
+    msg = _bad(tmp_path, pretrained, text, name="train.tsv")
+    assert "train.tsv: the labels are decimal numbers (regression) except on line(s) 6 ('abc'), 22 ('nan')" in msg
+    assert "--task single_label" in msg
+    rows[4][2] = "1.5"
+    text = "text\ttext_pair\tlabel\n" + "".join("\t".join(r) + "\n" for r in rows)
+    assert "train.tsv:22: label 'nan' is not a finite number" in _bad(tmp_path, pretrained, text, name="train.tsv",
+                                                                      task="regression")
+    good = "text\ttext_pair\tlabel\n" + "".join("\t".join(r) + "\n" for r in _stsb(40))
+    msg = _bad(tmp_path, pretrained, good, text, name="train.tsv")  # nan in dev only: named too
+    assert "dev.tsv:22: label 'nan' is not a finite number" in msg
+    (tmp_path / "j.jsonl").write_text("".join(json.dumps({"text": "a", "label": x}) + "\n" for x in [0.5, 1.5, "inf"]))
+    with pytest.raises(FinetuneDataError, match=r"j.jsonl: .* except on line\(s\) 3 \('inf'\)"):
+        infer_problem(read_rows(tmp_path / "j.jsonl", "jsonl", "text", None, "label", True), tmp_path / "j.jsonl")
+    # labels mostly words stay classes
+    assert infer_problem([Row(k, "x", None, y) for k, y in enumerate(["pos", "neg", "0.5", "neg"] * 5)]) == \
+        "single_label"
+
+
+def test_a_corrupt_resume_state_is_an_error_that_says_what_to_do(tmp_path, pretrained):
+    data = _loop_setup(pretrained)
+    normal = S.evaluator(data, "single_label", torch.device("cpu"))
+    calls = {"n": 0}
+
+    def crash_on_second(model):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return normal(model)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(pretrained, tmp_path / "run", data, evaluate=crash_on_second)
+    state = tmp_path / "run" / "checkpoint" / "train_state.pt"
+    whole = state.read_bytes()
+    for torn in (whole[: len(whole) // 2], b"garbage", b""):  # a torn zip (PytorchStreamReader), no zip, empty
+        state.write_bytes(torn)
+        with pytest.raises(FinetuneError, match=r"checkpoint/train_state.pt: unreadable resume state \(\w+\); delete "
+                                                r".*checkpoint to start over, or pass --resume false") as e:
+            _train(pretrained, tmp_path / "run", data)
+        assert "weights_only" not in str(e.value)
+    _train(pretrained, tmp_path / "run", data, resume=False)  # the way out it names
+
+
+def test_a_finished_run_is_never_trained_over(tmp_path, pretrained):
+    """--resume false into a finished run's directory is refused before anything is written: a failing new run must
+    not leave the old best/ and eval_results.json next to its own run_info.json."""
+    train = _write_csv(tmp_path / "train.csv", ["text", "label"], _sst2(32))
+    kw = dict(train=str(train), dev=str(train), model=str(pretrained), output=str(tmp_path / "run"), **FAST)
+    finetune(**kw)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()}
+    assert {"best", "last", "eval_results.json", "metrics.jsonl", "run_info.json"} <= set(before)
+    with pytest.raises(FinetuneError, match=r"run holds a finished run \(eval_results.json, best/, last/\); training "
+                                            r"again would replace it"):
+        finetune(**kw, resume=False)
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()} == before
+    # the loop itself (squad and race pass no identity): the same refusal
+    data = _loop_setup(pretrained)
+    _train(pretrained, tmp_path / "loop", data)
+    with pytest.raises(FinetuneError, match="holds a finished run"):
+        _train(pretrained, tmp_path / "loop", data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -93,3 +94,21 @@ def test_metrics_against_hand_computations():
     assert metrics.compute("f1_accuracy", p, y)["main"] == pytest.approx((metrics.f1(p, y) + 4 / 6) / 2)
     with pytest.raises(ValueError, match="predictions for"):
         metrics.compute("accuracy", [1], [1, 0])
+
+
+@pytest.mark.parametrize("score,problem", [("nan", "is not a finite number"), ("inf", "is not a finite number"),
+                                           ("7.5", "is outside sts-b's range [0, 5]"),
+                                           ("-0.5", "is outside sts-b's range [0, 5]")])
+def test_stsb_scores_must_be_finite_and_within_0_to_5(tmp_path, score, problem):
+    """A nan score used to surface as a non-finite loss at some step (train) or "pearson": NaN (dev)."""
+    (tmp_path / "STS-B").mkdir()
+    rows = (GLUE / "STS-B" / "dev.tsv").read_text(encoding="utf-8").splitlines()[:6]
+    cells = rows[3].split("\t")
+    rows[3] = "\t".join([*cells[:-1], score])
+    for split in ("train", "dev"):
+        (tmp_path / "STS-B" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        with pytest.raises(GlueDataError, match=rf"STS-B/{split}.tsv:4: score '{score}' {re.escape(problem)}"):
+            read_split("sts-b", tmp_path, split)
+    rows[3] = "\t".join([*cells[:-1], "5.000"])  # the ends of the range are scores
+    (tmp_path / "STS-B" / "dev.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert len(read_split("sts-b", tmp_path, "dev")) == 5

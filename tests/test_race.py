@@ -105,3 +105,21 @@ def test_race_end_to_end_tiny(pretrained, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["race", "--data_dir", str(RACE), "--model", str(pretrained), "--output", str(tmp_path / "x")])
     assert "--max_seq_length 512 is longer than" in capsys.readouterr().err  # the tiny model has 128 positions
+
+
+def test_race_refuses_bad_flags_outputs_and_tokenizers_before_any_work(pretrained, tmp_path, capsys):
+    from litebert.tokenizer import TokenizerFileError
+
+    kw = dict(data_dir=str(RACE), model=str(pretrained), output=str(tmp_path / "o"), max_seq_length=64)
+    for flag, value in (("train_steps", 0), ("batch_size", 0), ("eval_every", 0), ("lr", 0.0)):
+        with pytest.raises(R.RaceDataError, match=f"--{flag} must be positive, got {value}"):
+            R.race(**kw, **{flag: value})
+    with pytest.raises(TokenizerFileError, match="has 30522 tokens but the model"):
+        R.race(**kw, tokenizer=str(DATA / "bert" / "bert-base-uncased-vocab.txt"))
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        main(["race", "--data_dir", str(RACE), "--model", str(pretrained), "--output", str(tmp_path / "taken"),
+              "--max_seq_length", "64"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "taken is a file, not a directory" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

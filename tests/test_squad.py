@@ -122,7 +122,8 @@ def test_gold_spans_survive_windowing_on_the_real_files(albert_tokenizer, path, 
     ws = Q.training_windows(albert_tokenizer, examples, s, report)
     answerable = [e for e in examples if not e.is_impossible]
     assert report.answers == len(answerable)
-    assert report.exact + len(report.mismatched) + report.no_tokens == report.answers
+    assert report.exact + len(report.mismatched) + report.no_tokens + len(report.wrong_offset) == report.answers
+    assert not report.wrong_offset  # the real files' answer texts are all at their answer_start
     # the original drops ~0.1% as alignment mismatches; answers that start or end inside a token are as rare here
     assert len(report.mismatched) / report.answers < 0.005, report.as_dict()
     assert report.no_tokens == 0
@@ -370,3 +371,64 @@ def test_a_data_file_without_questions_is_an_error(tmp_path, capsys, version):
     with pytest.raises(SystemExit) as e:
         main(["squad", "evaluate", str(empty), str(preds)])
     assert e.value.code == 1 and "empty.json: no questions" in capsys.readouterr().err
+
+
+def _hand_file(path: Path, qas: list[dict], context: str = "The Broncos beat the Panthers 24 to 10 in Santa Clara.") \
+        -> Path:
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [
+        {"context": context, "qas": qas}]}]}))
+    return path
+
+
+def test_duplicate_question_ids_are_an_error_naming_the_id_and_file(tmp_path):
+    """Predictions are keyed by id: 55 questions with a repeated id gave 54 predictions, scored silently."""
+    qa = {"question": "Who won?", "answers": [{"text": "The Broncos", "answer_start": 0}]}
+    p = _hand_file(tmp_path / "dup.json", [{**qa, "id": "a"}, {**qa, "id": "b"}, {**qa, "id": "a"}])
+    with pytest.raises(SquadDataError, match=r"dup.json: data\[0\]\.paragraphs\[0\]\.qas\[2\]: question id 'a' is "
+                                             r"already used at data\[0\]\.paragraphs\[0\]\.qas\[0\]"):
+        Q.read_squad(p)
+
+
+def test_training_skips_answers_whose_text_is_not_at_answer_start(pretrained, tmp_path, albert_tokenizer, capsys):
+    """The original skips such a question ("Could not find answer") rather than train on the span at the offset; the
+    count and the first ids are printed as a warning. An answer cut inside a word is still trained on (its span is
+    the whole token), as before."""
+    context = "The Broncos beat the Panthers 24 to 10 in Santa Clara."
+    qas = [{"id": "good", "question": "Who won?", "answers": [{"text": "The Broncos", "answer_start": 0}]},
+           {"id": "shifted", "question": "Who lost?", "answers": [{"text": "the Panthers", "answer_start": 3}]},
+           {"id": "cut", "question": "In?", "answers": [{"text": "Santa Cl", "answer_start": context.index("Santa")}]},
+           {"id": "elsewhere", "question": "Where?", "answers": [{"text": "Santa Clara", "answer_start": 0}]}]
+    train = _hand_file(tmp_path / "train.json", qas, context)
+    examples, _ = Q.read_squad(train)
+    report = Q.AlignmentReport()
+    ws = Q.training_windows(albert_tokenizer, examples, Q.Settings(max_seq_length=64), report)
+    assert {w.example for w in ws} == {0, 2}  # no window at all for the wrong offsets: never a wrong span
+    assert [x["id"] for x in report.wrong_offset] == ["shifted", "elsewhere"]
+    assert (report.exact, len(report.mismatched), report.answers) == (1, 1, 4)
+    assert report.as_dict()["wrong_offset"] == 2
+    main(["squad", "--train-file", str(train), "--predict-file", str(train), "--model", str(pretrained), "--output",
+          str(tmp_path / "run"), "--max_seq_length", "64", "--train_steps", "1", "--batch_size", "2", "--progress",
+          "false"])
+    err = capsys.readouterr().err
+    assert "train.json: skipped 2 training question(s) whose answer text is not at its answer_start (the original's " \
+           "\"Could not find answer\"): 'shifted', 'elsewhere'" in err
+    results = json.loads((tmp_path / "run" / "squad_results.json").read_text())
+    assert results["alignment"]["wrong_offset"] == 2 and results["train_windows"] == len(ws)
+
+
+def test_squad_refuses_bad_flags_outputs_and_tokenizers_before_any_work(pretrained, tmp_path, capsys):
+    from litebert.tokenizer import TokenizerFileError
+
+    kw = dict(predict_file=str(V1), model=str(pretrained), output=str(tmp_path / "o"), max_seq_length=64)
+    for flag, value in (("train_steps", 0), ("epochs", 0.0), ("batch_size", 0), ("predict_batch_size", 0)):
+        with pytest.raises(SquadDataError, match=f"--{flag} must be positive, got {value}"):
+            Q.squad(**kw, train_file=str(V1), **{flag: value})
+    with pytest.raises(TokenizerFileError, match="has 30522 tokens but the model"):
+        Q.squad(**kw, tokenizer=str(DATA / "bert" / "bert-base-uncased-vocab.txt"))
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(SystemExit) as e:
+        main(["squad", "--predict-file", str(V1), "--model", str(pretrained), "--output", str(tmp_path / "taken"),
+              "--max_seq_length", "64"])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and "taken is a file, not a directory" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

@@ -26,13 +26,12 @@ from litebert import distributed as D
 from litebert import training as T
 from litebert.finetune import metrics as M
 from litebert.finetune import sequence as S
-from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, encoder_inputs, file_sha256,
-                                       finetune_loop, pad, predict_logits, save_with_tokenizer, summarize_seeds,
-                                       tokenizer_identity)
+from litebert.finetune.squad import check_length, model_tokenizer
+from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, TokenRows, check_output_dir, check_positive,
+                                       encoder_inputs, file_sha256, finetune_loop, pad, predict_logits,
+                                       save_with_tokenizer, summarize_seeds, tokenizer_identity)
 from litebert.model import AlbertForSequenceClassification, AlbertForTokenClassification
 from litebert.textio import atomic_write_bytes
-from litebert.tokenizer import load_tokenizer
 
 TASK_KINDS = ("auto", "single_label", "multi_label", "regression", "tokens")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".conll": "conll",
@@ -203,18 +202,37 @@ def _is_number(x) -> bool:
         return False
 
 
+def _parses(x) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_integral(x) -> bool:
     return float(x) == int(float(x)) and "." not in str(x) and "e" not in str(x).lower()
 
 
-def infer_problem(rows: Sequence[Row]) -> str:
+def infer_problem(rows: Sequence[Row], path: Path | None = None) -> str:
     """multi_label when labels are lists; regression when every label is a number and some have a decimal point;
-    single_label otherwise (integers such as 0/1 are class names)."""
+    single_label otherwise (integers such as 0/1 are class names).
+
+    Decimal numbers on all but a few rows (at most 10%, or 3) are an error naming those rows: a typo (or a nan) in a
+    column of scores would otherwise turn the run into classification over every distinct score."""
     labels = [r.label for r in rows]
     if any(isinstance(x, list) for x in labels):
         return "multi_label"
-    if all(_is_number(x) for x in labels) and not all(_is_integral(x) for x in labels):
+    bad = [r for r in rows if not _is_number(r.label)]
+    if not any(_is_number(x) and not _is_integral(x) for x in labels):
+        return "single_label"
+    if not bad:
         return "regression"
+    if len(bad) <= max(3, len(rows) // 10) and len(bad) < len(rows) - len(bad):
+        shown = ", ".join(f"{r.line} ({r.label!r})" for r in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise FinetuneDataError(f"{path or 'the training file'}: the labels are decimal numbers (regression) except "
+                                f"on line(s) {shown}; fix those, or pass --task single_label if the labels are class "
+                                f"names")
     return "single_label"
 
 
@@ -246,7 +264,8 @@ def encode_labels(rows: Sequence[Row], problem: str, label_list: list[str] | Non
     if problem == "regression":
         bad = next((r for r in rows if not _is_number(r.label)), None)
         if bad is not None:
-            raise FinetuneDataError(f"{path}:{bad.line}: label {bad.label!r} is not a number (regression)")
+            finite = "finite " if not isinstance(bad.label, bool) and _parses(bad.label) else ""  # nan, inf
+            raise FinetuneDataError(f"{path}:{bad.line}: label {bad.label!r} is not a {finite}number (regression)")
         return [float(r.label) for r in rows]
     index = {n: i for i, n in enumerate(label_list)}
     out = []
@@ -392,15 +411,17 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         raise FinetuneDataError(f"unknown --task {task!r}; one of {', '.join(TASK_KINDS)}")
     if seeds < 1:
         raise FinetuneDataError(f"--seeds must be at least 1, got {seeds}")
+    check_positive(FinetuneDataError, lr=lr, epochs=epochs, train_steps=train_steps, batch_size=batch_size,
+                   eval_every=eval_every)
+    out = check_output_dir(output, FinetuneDataError)
     train_path, dev_path = Path(train), Path(dev)
     fmt = detect_format(train_path, format)
     if fmt == "conll" and task not in ("auto", "tokens"):
         raise FinetuneDataError(f"{train_path}: CoNLL files are token tagging (--task tokens), not {task}")
     kind = "tokens" if fmt == "conll" or task == "tokens" else task
     check_length(model, max_seq_length, FinetuneDataError)  # before any work, not at the first long row
-    tok = load_tokenizer(tokenizer or model)
+    tok = model_tokenizer(model, tokenizer)
     info = D.init_distributed(device)
-    out = Path(output)
 
     if kind == "tokens":
         if fmt != "conll":
@@ -432,7 +453,7 @@ def finetune(*, train: str, dev: str, model: str, output: str, test: str | None 
         if test:  # a bad file to predict fails now, not after training
             read_rows(Path(test), detect_format(Path(test), format), text_column, text_pair_column, label_column,
                       need_label=False)
-        problem = infer_problem(tr_rows) if kind == "auto" else kind
+        problem = infer_problem(tr_rows, train_path) if kind == "auto" else kind
         label_list = None if problem == "regression" else \
             label_list_of(_label_names(tr_rows, problem, label_separator, train_path))
         if label_list is not None and len(label_list) < 2 and problem == "single_label":

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from litebert import distributed as D
 from litebert.finetune import sequence as S
-from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (FinetuneArgs, file_sha256, finetune_loop, predict_logits, save_with_tokenizer,
-                                       summarize_seeds, tokenizer_identity)
+from litebert.finetune.squad import check_length, model_tokenizer
+from litebert.finetune.trainer import (FinetuneArgs, check_output_dir, check_positive, file_sha256, finetune_loop,
+                                       predict_logits, save_with_tokenizer, summarize_seeds, tokenizer_identity)
 from litebert.model import AlbertForSequenceClassification
 from litebert.textio import atomic_write_bytes
-from litebert.tokenizer import load_tokenizer
 
 
 class GlueDataError(ValueError):
@@ -73,6 +73,7 @@ class GlueTask:
     test_text_a: str | None = None  # test files have their own header (index + texts, no label)
     test_text_b: str | None = None
     extra_eval: dict[str, str] = field(default_factory=dict)  # e.g. MNLI mismatched
+    score_range: tuple[float, float] | None = None  # regression: the scores the task defines (STS-B: 0 to 5)
 
     @property
     def is_regression(self) -> bool:
@@ -93,7 +94,8 @@ TASKS: dict[str, GlueTask] = {t.name: t for t in (
              batch_size=32),
     GlueTask("sts-b", "STS-B", **_PAIR, label="score", labels=None, metric="pearson_spearman",
              files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}, test_text_a="sentence1",
-             test_text_b="sentence2", lr=2e-5, train_steps=3598, warmup_steps=214, batch_size=16),
+             test_text_b="sentence2", lr=2e-5, train_steps=3598, warmup_steps=214, batch_size=16,
+             score_range=(0.0, 5.0)),
     GlueTask("qqp", "QQP", text_a="question1", text_b="question2", label="is_duplicate", labels=("0", "1"),
              metric="f1_accuracy", files={"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
              test_text_a="question1", test_text_b="question2", lr=5e-5, train_steps=14000, warmup_steps=1000,
@@ -176,9 +178,15 @@ def read_split(task: GlueTask | str, data_dir: str | Path, split: str) -> list[E
                 raise GlueDataError(f"{path}:{line}: label {label!r} is not one of {sorted(allowed)}")
             if allowed is None:
                 try:
-                    float(label)
+                    score = float(label)
                 except ValueError:
                     raise GlueDataError(f"{path}:{line}: score {label!r} is not a number") from None
+                if not math.isfinite(score):
+                    raise GlueDataError(f"{path}:{line}: score {label!r} is not a finite number")
+                lo, hi = task.score_range or (-math.inf, math.inf)
+                if not lo <= score <= hi:
+                    raise GlueDataError(f"{path}:{line}: score {label!r} is outside {task.name}'s range "
+                                        f"[{lo:g}, {hi:g}]")
         guid = row[0] if header and header[0] in ("index", "id") else f"{split}-{k}"
         out.append(Example(guid, row[a], row[b] if b is not None else None, label))
     if not out:
@@ -240,10 +248,11 @@ def glue(*, task: str, data_dir: str, model: str, output: str, do_train: bool = 
         raise GlueDataError(f"unknown task {task!r}; one of {', '.join(TASKS)}")
     if seeds < 1:
         raise GlueDataError(f"--seeds must be at least 1, got {seeds}")
+    check_positive(GlueDataError, lr=lr, train_steps=train_steps, batch_size=batch_size, eval_every=eval_every)
     t = TASKS[name]
-    out = Path(output)
+    out = check_output_dir(output, GlueDataError)
     check_length(model, max_seq_length, GlueDataError)  # before any work, not at the first long row
-    tok = load_tokenizer(tokenizer or model)
+    tok = model_tokenizer(model, tokenizer)
     label_list = list(t.labels) if t.labels else None
     problem = "single_label" if label_list else "regression"
     info = D.init_distributed(device)

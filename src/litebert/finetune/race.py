@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from litebert import distributed as D
-from litebert.finetune.squad import check_length
-from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, finetune_loop, pad, predict_logits,
-                                       save_with_tokenizer)
+from litebert.finetune.squad import check_length, model_tokenizer
+from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, check_output_dir, check_positive,
+                                       finetune_loop, pad, predict_logits, save_with_tokenizer)
 from litebert.model import AlbertForMultipleChoice
 from litebert.textio import atomic_write_bytes
-from litebert.tokenizer import load_tokenizer
 
 LEVELS = ("middle", "high")
 LABELS = "ABCD"
@@ -232,9 +231,10 @@ def race(*, data_dir: str, model: str, output: str, train_split: str = "train", 
     if middle_only and high_only:
         raise RaceDataError("--middle_only and --high_only exclude each other")
     levels = ("middle",) if middle_only else ("high",) if high_only else LEVELS
-    out = Path(output)
+    check_positive(RaceDataError, lr=lr, train_steps=train_steps, batch_size=batch_size, eval_every=eval_every)
+    out = check_output_dir(output, RaceDataError)
     check_length(model, max_seq_length, RaceDataError)
-    tok = load_tokenizer(tokenizer or model)
+    tok = model_tokenizer(model, tokenizer)
     info = D.init_distributed(device)
     load = lambda split: encode(tok, read_race(data_dir, split, levels), max_seq_length, max_qa_length)  # noqa: E731
     dev = load(eval_split)

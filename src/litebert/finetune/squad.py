@@ -30,10 +30,11 @@ from litebert import checkpoint as ckpt
 from litebert import distributed as D
 from litebert import training as T
 from litebert.finetune.squad_eval import SquadDataError, data_version, evaluate_v1, evaluate_v2, load_dataset
-from litebert.finetune.trainer import ENCODER_PAD_VALUES, FinetuneArgs, finetune_loop, pad, save_with_tokenizer
+from litebert.finetune.trainer import (ENCODER_PAD_VALUES, FinetuneArgs, check_output_dir, check_positive,
+                                       finetune_loop, pad, save_with_tokenizer)
 from litebert.model import AlbertForQuestionAnswering, AlbertForSquadV2
 from litebert.textio import atomic_write_bytes
-from litebert.tokenizer import load_tokenizer
+from litebert.tokenizer import check_fits_model, load_tokenizer
 
 HEADS = ("albert", "bert")  # v2.0 only: the original ALBERT head, or BERT's null score at [CLS]
 
@@ -54,7 +55,7 @@ class SquadExample:
 def read_squad(path: str | os.PathLike) -> tuple[list[SquadExample], str]:
     """The questions of a SQuAD file in file order, and its version ("1.1" or "2.0", from the file)."""
     data, version = load_dataset(path)
-    out = []
+    out, seen = [], {}
     for a, article in enumerate(data):
         for p, paragraph in enumerate(article.get("paragraphs", []) if isinstance(article, dict) else [None]):
             where = f"{path}: data[{a}].paragraphs[{p}]"
@@ -66,6 +67,10 @@ def read_squad(path: str | os.PathLike) -> tuple[list[SquadExample], str]:
                 if not isinstance(qa, dict) or not isinstance(qa.get("id"), str) or \
                         not isinstance(qa.get("question"), str):
                     raise SquadDataError(f"{w}: expected 'id' and 'question' strings")
+                if qa["id"] in seen:  # predictions and scores are keyed by id: a repeated one would vanish
+                    raise SquadDataError(f"{w}: question id {qa['id']!r} is already used at {seen[qa['id']]}; ids "
+                                         f"must be unique")
+                seen[qa["id"]] = w.removeprefix(f"{path}: ")
                 answers = []
                 for k, ans in enumerate(qa.get("answers", [])):
                     try:
@@ -212,6 +217,8 @@ class AlignmentReport:
     answers: int = 0
     exact: int = 0  # the tokens' offsets give back the answer text exactly
     mismatched: list[dict] = field(default_factory=list)  # the answer starts or ends inside a token
+    wrong_offset: list[dict] = field(default_factory=list)  # the context at answer_start is not the answer text:
+    # skipped in training, as the original's "Could not find answer" (a span there would teach the wrong words)
     no_tokens: int = 0  # the answer covers no token (whitespace only)
     windows_with_answer: int = 0
     windows_without_answer: int = 0  # labelled [CLS]: the answer is outside these windows
@@ -220,9 +227,19 @@ class AlignmentReport:
     def as_dict(self) -> dict:
         return {"answers": self.answers, "exact": self.exact, "mismatched": len(self.mismatched),
                 "mismatched_rate": len(self.mismatched) / max(self.answers, 1), "no_tokens": self.no_tokens,
+                "wrong_offset": len(self.wrong_offset), "wrong_offset_examples": self.wrong_offset[:5],
                 "windows_with_answer": self.windows_with_answer,
                 "windows_without_answer": self.windows_without_answer, "unreachable": self.unreachable,
                 "mismatch_examples": self.mismatched[:5]}
+
+
+def offset_matches(ex: SquadExample) -> bool:
+    """The context at the first answer's answer_start reads the answer text (whitespace aside, as the original's
+    check); impossible questions have nothing to match."""
+    if ex.is_impossible or not ex.answers:
+        return True
+    text, start = ex.answers[0]
+    return ex.context[start:start + len(text)].split() == text.split()
 
 
 def gold_span(ctx: Context, ex: SquadExample, report: AlignmentReport | None = None) -> tuple[int, int] | None:
@@ -235,7 +252,10 @@ def gold_span(ctx: Context, ex: SquadExample, report: AlignmentReport | None = N
     span = ctx.token_span(start + lead, start + len(text.rstrip()))
     if report is not None:
         report.answers += 1
-        if span is None:
+        if not offset_matches(ex):
+            report.wrong_offset.append({"id": ex.qid, "answer": text,
+                                        "at_answer_start": ex.context[start:start + len(text)]})
+        elif span is None:
             report.no_tokens += 1
         elif ctx.text_of(*span) == text.strip():
             report.exact += 1
@@ -246,11 +266,15 @@ def gold_span(ctx: Context, ex: SquadExample, report: AlignmentReport | None = N
 
 def training_windows(tokenizer, examples: Sequence[SquadExample], s: Settings,
                      report: AlignmentReport | None = None) -> list[Window]:
+    """The labelled windows of `examples`; a question whose answer text is not at its answer_start has none (the
+    original skips it: "Could not find answer"), counted in `report.wrong_offset`."""
     ctx, out = None, []
     for i, ex in enumerate(examples):
         if ctx is None or ctx.text != ex.context:
             ctx = Context.of(tokenizer, ex.context)
         answer = gold_span(ctx, ex, report)
+        if not offset_matches(ex):
+            continue
         ws = windows(tokenizer, ex, ctx, i, s, answer)
         if report is not None and answer is not None:
             hit = sum(w.start > 0 for w in ws)
@@ -567,10 +591,12 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         raise SquadDataError(f"--version must be 1.1 or 2.0, got {version!r}")
     if head not in HEADS:
         raise SquadDataError(f"--head must be one of {', '.join(HEADS)}, got {head!r}")
+    check_positive(SquadDataError, lr=lr, epochs=epochs, train_steps=train_steps, batch_size=batch_size,
+                   predict_batch_size=predict_batch_size, eval_every=eval_every)
     s = Settings(max_seq_length, doc_stride, max_query_length, n_best_size, max_answer_length)
-    out = Path(output)
+    out = check_output_dir(output, SquadDataError)
     check_length(model, max_seq_length, SquadDataError)
-    tok = load_tokenizer(tokenizer or model)
+    tok = model_tokenizer(model, tokenizer)
     info = D.init_distributed(device)
     dev, dev_version = read_squad(predict_file)
     dataset, _ = load_dataset(predict_file)
@@ -598,6 +624,8 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         s.check_room(tok, train, train_file)
         alignment = AlignmentReport()
         ws = training_windows(tok, train, s, alignment)
+        if not ws:
+            raise SquadDataError(f"{train_file}: no question has its answer text at its answer_start")
         head_name = "v1" if version == "1.1" else head
         data = SquadTrainSet.of(ws, head_name)
         steps = train_steps or max(1, math.ceil(len(ws) * epochs / batch_size))
@@ -610,8 +638,14 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
         net = cls(ckpt.read_config(ckpt.resolve(model))) if from_scratch else cls.from_pretrained(model)
         if info.is_main:
             print(f"[litebert squad] {len(train)} questions -> {len(ws)} windows; alignment "
-                  f"{json.dumps({k: v for k, v in alignment.as_dict().items() if k != 'mismatch_examples'})}",
+                  f"{json.dumps({k: v for k, v in alignment.as_dict().items() if not k.endswith('_examples')})}",
                   file=sys.stderr, flush=True)
+            if alignment.wrong_offset:
+                ids = ", ".join(repr(x["id"]) for x in alignment.wrong_offset[:5])
+                print(f"[litebert squad] warning: {train_file}: skipped {len(alignment.wrong_offset)} training "
+                      f"question(s) whose answer text is not at its answer_start (the original's \"Could not find "
+                      f"answer\"): {ids}{', ...' if len(alignment.wrong_offset) > 5 else ''}", file=sys.stderr,
+                      flush=True)
         # each evaluation writes the prediction files: after training they are the last checkpoint's
         trained = finetune_loop(net, data, lambda m: evaluate_into(m, out), args, out, save=save_with_tokenizer(tok),
                                 log=lambda m: None)
@@ -640,6 +674,13 @@ def squad(*, version: str = "1.1", predict_file: str, model: str, output: str, t
     print(json.dumps({"version": version, "eval": report.get("eval"), "output": str(out)}, indent=2, default=str))
     D.teardown()
     return report
+
+
+def model_tokenizer(model: str, tokenizer: str | None):
+    """--tokenizer (or the model's own), refused when its ids reach past the model's embedding table."""
+    tok = load_tokenizer(tokenizer or model)
+    check_fits_model(tok, ckpt.read_config(ckpt.resolve(model)).vocab_size, model)
+    return tok
 
 
 def check_length(model: str, max_seq_length: int, error: type[Exception]) -> None:

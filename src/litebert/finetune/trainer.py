@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import math
+import pickle
 import random
 import shutil
 import sys
@@ -241,7 +242,8 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     given, turn a loss that never leaves chance, or a dev accuracy at the majority rate, into warnings. `identity`
     (JSON values: the task, its data files, ...) names what the run trains on: with it, a run that already finished
     in OUTPUT with the same identity, settings and starting weights is not trained again (its report is returned),
-    and one with another identity is refused; without it a finished run is trained over."""
+    and one with another identity is refused. A fresh run (no checkpoint to resume) over a finished run's OUTPUT is
+    refused too, before anything is written: a new run that failed would leave its files mixed with the old ones."""
     info = D.init_distributed(args.device)
     device = info.device
     output = Path(output)
@@ -270,7 +272,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         return done
     if args.resume and (state_dir / "train_state.pt").is_file() and \
             (state_dir / f"rng_rank{info.rank}.pt").is_file():
-        state = torch.load(state_dir / "train_state.pt", map_location="cpu", weights_only=True)
+        state = _load_state(state_dir / "train_state.pt", state_dir)
         differ = {k: (state["args"][k], getattr(args, k)) for k in _RESUME_KEYS if state["args"].get(k) != getattr(args, k)}
         if differ:
             raise FinetuneError(f"{state_dir} was written with other settings ({', '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
@@ -289,8 +291,11 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
         order.load_state_dict(state["order"])
         step, history, best, losses, skipped = state["step"], state["history"], state["best"], state["losses"], state["skipped"]
         elapsed, seen_tokens = state["elapsed"], state["seen_tokens"]
-        T.set_rng_state(torch.load(state_dir / f"rng_rank{info.rank}.pt", weights_only=True), device)
+        T.set_rng_state(_load_state(state_dir / f"rng_rank{info.rank}.pt", state_dir), device)
         say(f"resumed from {state_dir} at step {step}")
+    elif (output / "eval_results.json").is_file():  # starting over a finished run would mix its files with ours
+        raise FinetuneError(f"{output} holds a finished run (eval_results.json, best/, last/); training again would "
+                            f"replace it: use another --output, or delete (or move) it first")
     ddp = D.wrap_model(model, info)
     try:
         T.check_cuda_graphs(args.compile, device, -(-per_rank // micro), "--compile")
@@ -470,6 +475,35 @@ def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: f
         raise FinetuneError(f"{output} holds a finished run that started from other weights (another --model, or the "
                             f"checkpoint changed since); use another --output, delete it, or pass --resume false")
     return report
+
+
+def _load_state(path: Path, state_dir: Path):
+    """A resume file, loaded as tensors and plain values only (weights_only); a torn or foreign file is an error
+    that says what to do, not torch's unpickling traceback."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:  # RuntimeError: a torn zip
+        raise FinetuneError(f"{path}: unreadable resume state ({type(e).__name__}); delete {state_dir} to start "
+                            f"over, or pass --resume false") from None
+
+
+def check_positive(error: type[Exception], **values) -> None:
+    """Refuse, before any work, a flag that must be positive (None: not given, its default applies): 0 must not
+    silently mean the default, nor run a single step."""
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise error(f"--{name} must be positive, got {value}")
+
+
+def check_output_dir(output: str | Path, error: type[Exception]) -> Path:
+    """Refuse, before any work, an --output that is (or lies under) an existing file, not a directory."""
+    out = Path(output)
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise error(f"--output {out}: {p} is a file, not a directory; pass a directory path")
+            break
+    return out
 
 
 def _save_dir(model, save, final: Path) -> None:
