@@ -385,3 +385,94 @@ def test_gutenberg_boilerplate_is_stripped(tmp_path):
     list(read_documents([f, f], warn=said.append))  # auto -> raw: said once per run
     assert len(said) == 1 and "read as raw text" in said[0] and "--input_format lines" in said[0]
     assert "License" in " ".join(next(read_documents([f])))
+
+
+def _small(tmp_path: Path, tok_dir: Path, out: Path, text: str = "", **kw) -> dict:
+    f = tmp_path / "small.txt"
+    if not f.exists():
+        f.write_text("".join(f"Sentence {i} of document {d} is here.\n" + ("\n" if i == 5 else "")
+                             for d in range(40) for i in range(6)))
+    return C.create_pretraining_data([text or str(f)], str(tok_dir), str(out),
+                                     C.CreateOptions(max_seq_length=32, dupe_factor=1, chunk_chars=2_000),
+                                     input_format="lines", progress=False, **kw)
+
+
+def _snapshot(d: Path) -> dict:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_swaps_the_new_data_in_only_when_it_is_complete(tmp_path, tok_dir):
+    """--overwrite used to empty OUTPUT first: a failing run (here: an empty input) lost the user's good shards."""
+    out = tmp_path / "out"
+    _small(tmp_path, tok_dir, out)
+    before = _snapshot(out)
+    assert len(before) > 9 and MANIFEST in before
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DataError, match="no text found"):
+        _small(tmp_path, tok_dir, out, text=str(tmp_path / "empty.txt"), overwrite=True)
+    assert _snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "out", "small.txt"]  # no staging left
+    m = _small(tmp_path, tok_dir, out, overwrite=True)  # a successful overwrite replaces it
+    assert len(PretrainingData(out)) == m["totals"]["instances"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "out", "small.txt"]
+    # --overwrite never deletes a directory that data create did not write
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(DataError, match=r"mine: not a data directory written by `litebert data create` \(it holds "
+                                        r"notes\.txt\), so --overwrite does not replace it"):
+        _small(tmp_path, tok_dir, mine, overwrite=True)
+    assert (mine / "notes.txt").read_text() == "precious"
+    # an output that is a file (or under one): named, not FileExistsError / NotADirectoryError
+    with pytest.raises(DataError, match=r"notes\.txt: a file, not a directory; --output names the directory"):
+        _small(tmp_path, tok_dir, mine / "notes.txt")
+    with pytest.raises(DataError, match=r"notes\.txt/sub: .*notes\.txt is a file, not a directory"):
+        _small(tmp_path, tok_dir, mine / "notes.txt" / "sub")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_utf16_and_utf32_input_is_refused_naming_the_file(tmp_path, tok_dir, encoding):
+    """It decoded as "UTF-8" with NUL bytes: a warning for line 1, then exit 0 with `<unk> o <unk> u` instances."""
+    f = tmp_path / "wide.txt"
+    f.write_text("Some text in a wide encoding.\nAnother sentence.\n", encoding=encoding)
+    why = "a UTF-16/32 byte-order mark" if encoding != "utf-16-le" else r"a NUL byte \(byte 1 of the line\)"
+    with pytest.raises(DataError, match=rf"wide\.txt:1: {why}; expected UTF-8 text, not a binary or UTF-16/32 file"):
+        C.create_pretraining_data([str(f)], str(tok_dir), str(tmp_path / "out"), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_data_directory_is_a_data_error_naming_the_file(tmp_path, tok_dir, capsys):
+    from litebert.__main__ import main
+
+    good = tmp_path / "good"
+    _small(tmp_path, tok_dir, good)
+    cases = {
+        "truncated": (lambda d: (d / "shard_00001" / "tokens.npy").write_bytes(
+            (d / "shard_00001" / "tokens.npy").read_bytes()[:200]),
+            r"shard_00001/tokens\.npy: not a readable \.npy array, truncated or damaged"),
+        "header": (lambda d: (d / "shard_00000" / "sop.npy").write_bytes(b"\x93NUMPY"),
+                   r"shard_00000/sop\.npy: not a readable \.npy array"),
+        "short": (lambda d: np.save(d / "shard_00000" / "word_start.npy", np.zeros(3, dtype=np.uint8)),
+                  r"shard_00000: shard is inconsistent \(word_start\.npy has 3 entries, expected \d+\)"),
+        "json": (lambda d: (d / MANIFEST).write_text('{"format_version": 1, "options": '),
+                 r"manifest\.json: not valid JSON \(line 1, column 34"),
+        "fields": (lambda d: (d / MANIFEST).write_text(json.dumps(
+            {k: v for k, v in json.loads((d / MANIFEST).read_text()).items() if k != "options"})),
+            r"manifest\.json: malformed, no options;"),
+        "shards": (lambda d: (d / MANIFEST).write_text(json.dumps(
+            {**json.loads((d / MANIFEST).read_text()), "shards": [{"name": "../../etc", "num_instances": 1}]})),
+            r"manifest\.json: malformed, shards must be a list of \{name: shard_NNNNN"),
+    }
+    for name, (damage, message) in cases.items():
+        d = tmp_path / name
+        shutil.copytree(good, d)
+        damage(d)
+        with pytest.raises(DataError, match=message):
+            PretrainingData(d)
+        with pytest.raises(DataError, match=message):
+            data_statistics(str(d))
+    with pytest.raises(SystemExit) as e:  # the CLI: one line, exit 1, no traceback
+        main(["data", "stats", str(tmp_path / "json")])
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and err.startswith("litebert: error: ") and "manifest.json: not valid JSON" in err
+    assert len(err.strip().splitlines()) == 1

@@ -84,3 +84,21 @@ def test_schedule_poly_power_and_start_warmup_step():
     assert learning_rate(3, 10, cfg) == pytest.approx(2.0 * 1 / 4)
     assert learning_rate(6, 10, cfg) == pytest.approx(2.0 * (1 - 6 / 10) ** 2)
     assert learning_rate(5, 10, OptimConfig(lr=1.0, warmup_steps=0)) == pytest.approx(0.5)
+
+
+def test_bad_settings_are_config_errors_naming_the_field():
+    """They were ValueErrors, printed by the CLI as tracebacks; lr and warmup_steps shared one message."""
+    from litebert.config import ConfigError
+
+    for field, value, message in [("name", "sgdx", "optim.name must be lamb, adamw or torch_adamw, got 'sgdx'"),
+                                  ("lr", -1.0, r"optim.lr must be > 0, got -1.0"),
+                                  ("lr", float("nan"), r"optim.lr must be > 0, got nan"),
+                                  ("warmup_steps", -1, r"optim.warmup_steps must be >= 0, got -1"),
+                                  ("start_warmup_step", -2, r"optim.start_warmup_step must be >= 0"),
+                                  ("beta2", 1.0, r"optim.beta2 must be in \[0, 1\), got 1.0"),
+                                  ("eps", 0.0, r"optim.eps must be > 0"),
+                                  ("weight_decay", -0.1, r"optim.weight_decay must be >= 0"),
+                                  ("clip_grad_norm", -1.0, r"optim.clip_grad_norm must be >= 0 \(0: no clipping\)")]:
+        with pytest.raises(ConfigError, match=message):
+            OptimConfig(**{field: value})
+    OptimConfig(warmup_steps=0, clip_grad_norm=0.0, weight_decay=0.0, beta1=0.0)  # the edges are fine

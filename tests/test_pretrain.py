@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from litebert.config import ConfigError
 from litebert.data import create as C
 from litebert.optim import OptimConfig
-from litebert.pretrain import DataArgs, ModelArgs, Pretrainer, TrainArgs, TrainingError, latest_checkpoint
+from litebert.pretrain import (DataArgs, ModelArgs, Pretrainer, TrainArgs, TrainingError, build_model_config,
+                               latest_checkpoint)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -60,7 +62,8 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, data_dir):
     assert big.keys() == accum.keys()
     worst = max((big[k] - accum[k]).abs().max().item() for k in big)
     assert worst <= 1e-6, worst
-    moved = max((big[k] - v).abs().max().item() for k, v in _params_after(data_dir, tmp_path / "c", steps=0).items())
+    initial = Pretrainer(*_args(data_dir, tmp_path / "c")).model.state_dict()  # (max_steps 0 is refused)
+    moved = max((big[k] - v).abs().max().item() for k, v in initial.items())
     assert moved > 1e-3  # the steps did change the weights
 
 
@@ -323,6 +326,8 @@ def test_device_choice_and_deterministic_cublas(monkeypatch):
 
     chosen = []
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # resolve_device checks a GPU is there
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     for var in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
     assert D.init_distributed("cuda:1").device == torch.device("cuda", 1) and chosen == [torch.device("cuda", 1)]
@@ -351,3 +356,129 @@ def test_compiled_pretraining_matches_eager(tmp_path, data_dir):
     assert eager.keys() == compiled.keys()
     worst = max((eager[k] - compiled[k]).abs().max().item() for k in eager)
     assert worst <= 1e-4, worst
+
+
+def test_settings_are_checked_as_user_errors_naming_the_field(tmp_path, data_dir, capsys):
+    """eval_steps 0 evaluated zero sequences (loss 0.0) and saved best/ on it; max_steps -5 exited 0 having done
+    nothing; fp8 and an overrides typo were ValueError/TypeError tracebacks."""
+    from litebert.__main__ import main
+
+    for field, value, message in [("eval_steps", 0, "train.eval_steps must be >= 1 .*--train.eval_every 0"),
+                                  ("max_steps", -5, "train.max_steps must be >= 1, got -5"),
+                                  ("max_steps", 0, "train.max_steps must be >= 1, got 0"),
+                                  ("global_batch_size", 0, "train.global_batch_size must be >= 1"),
+                                  ("micro_batch_size", -1, "train.micro_batch_size must be >= 1"),
+                                  ("keep_checkpoint_max", -1, r"train.keep_checkpoint_max must be >= 0 \(0: keep all"),
+                                  ("save_every", -1, "train.save_every must be >= 0"),
+                                  ("seed", -1, "train.seed must be >= 0"),
+                                  ("precision", "fp8", "train.precision must be fp32, bf16 or fp16, got 'fp8'")]:
+        with pytest.raises(ConfigError, match=message):
+            TrainArgs(**{field: value})
+    with pytest.raises(ConfigError, match="data.eval_holdout_shards must be >= 0"):
+        DataArgs(eval_holdout_shards=-1)
+    with pytest.raises(ConfigError, match=r"model.overrides: unknown config field 'hiden_size' \(did you mean "
+                                          r"'hidden_size'\?\)"):
+        build_model_config(ModelArgs(overrides={"hiden_size": 64}), 30000)
+    # the CLI prints one line and exits 1 (the reviewer's invocations)
+    base = _cli_args(data_dir, tmp_path / "cli")
+    for flags, message in [(["--train.precision", "fp8"], "train.precision must be fp32, bf16 or fp16"),
+                           (["--optim.name", "sgdx"], "optim.name must be lamb, adamw or torch_adamw, got 'sgdx'"),
+                           (["--optim.lr", "-1"], "optim.lr must be > 0, got -1.0"),
+                           (["--model.overrides", "{hiden_size: 64}"], "unknown config field 'hiden_size'"),
+                           (["--train.eval_steps", "0"], "train.eval_steps must be >= 1"),
+                           (["--train.max_steps", "-5"], "train.max_steps must be >= 1")]:
+        with pytest.raises(SystemExit) as e:
+            main(["pretrain", *base, *flags])
+        err = capsys.readouterr().err
+        assert e.value.code == 1 and err.startswith("litebert: error: ") and message in err, err
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "cli").exists()
+    # an out_dir that is a file (or under one): named at setup, not FileExistsError / NotADirectoryError at fit
+    (tmp_path / "file").write_text("")
+    for out, message in [(tmp_path / "file", "file: a file, not a directory"),
+                         (tmp_path / "file" / "run", "file/run: .*file is a file, not a directory")]:
+        with pytest.raises(TrainingError, match=f"--train.out_dir .*{message}; choose a directory"):
+            Pretrainer(*_args(data_dir, out))
+
+
+def test_eval_dir_made_with_another_tokenizer_is_refused(tmp_path, data_dir):
+    other = tmp_path / "other"
+    shutil.copytree(data_dir, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["tokenizer"].update(path="/elsewhere/tok", sha256="0" * 64)
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    m, _, o, t = _args(data_dir, tmp_path / "run", eval_every=1)
+    with pytest.raises(TrainingError, match=rf"--data.eval_dir {other} was made with another tokenizer "
+                                            rf"\(/elsewhere/tok, sha256 000000000000\) than --data.train_dir "
+                                            rf"{data_dir} \(\S+, sha256 [0-9a-f]{{12}}\); create the held-out data"):
+        Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_dir=str(other)), o, t)
+    Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_dir=str(data_dir)), o, t)  # the same tokenizer: fine
+
+
+def test_a_resume_with_other_data_or_settings_is_refused_naming_them(tmp_path, data_dir, capsys):
+    """Resuming used to go on silently with another train_dir (the saved data position applied to other data) or other
+    model/optimizer settings, and overwrote config.yaml, the record of the first steps' settings."""
+    out = tmp_path / "run"
+    Pretrainer(*_args(data_dir, out, max_steps=2, save_every=2)).fit()
+    config = (out / "config.yaml").read_text()
+    other = tmp_path / "other"  # other data (here: another manifest) in another directory
+    shutil.copytree(data_dir, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**manifest, "totals": {**manifest["totals"], "instances": 1}}))
+
+    def resume(data=None, optim=None, model=None, **train):
+        m, d, o, t = _args(data_dir, out, **{"max_steps": 3, "resume": True, **train})
+        return Pretrainer(model or m, data or d, optim or o, t)
+
+    refusals = [({"data": DataArgs(train_dir=str(other))},
+                 rf"training data: {data_dir} \(manifest sha256 \w+, tokenizer \w+\) -> {other} \(manifest sha256"),
+                ({"data": DataArgs(train_dir=str(data_dir), eval_holdout_shards=2)},
+                 r"training shards \(data.eval_holdout_shards / data.eval_dir\): (\d+) -> (?!\1)\d+ of"),
+                ({"optim": OptimConfig(lr=0.02, warmup_steps=1)}, r"optim.lr: 0.01 -> 0.02"),
+                ({"optim": OptimConfig(name="adamw", lr=0.01, warmup_steps=1)}, r"optim.name: lamb -> adamw"),
+                ({"model": ModelArgs(preset="tiny", overrides={**SMALL, "hidden_act": "relu"})},
+                 r"model.overrides.hidden_act: None -> relu"),
+                ({"global_batch_size": 32}, r"train.global_batch_size: 16 -> 32"),
+                ({"seed": 4}, r"train.seed: 3 -> 4")]
+    for kw, message in refusals:
+        with pytest.raises(TrainingError, match=rf"step_00000002 was written by a run with other settings or data "
+                                                rf"\(.*{message}.*\); resume with the same ones"):
+            resume(**kw)
+    assert (out / "config.yaml").read_text() == config
+    # what may change: data that moved (same content), max_steps, micro_batch_size, intervals
+    moved = tmp_path / "moved"
+    shutil.copytree(data_dir, moved)
+    trainer = resume(data=DataArgs(train_dir=str(moved)), micro_batch_size=8, log_every=2)
+    assert trainer.step == 2
+    assert "resuming with changed settings: data.train_dir: " in capsys.readouterr().err
+    assert trainer.fit()["step"] == 3
+    # a checkpoint from before runs were recorded in train_state.pt: checked against config.yaml
+    last = out / "checkpoints" / "step_00000003"
+    state = torch.load(last / "train_state.pt", weights_only=True)
+    del state["run"]
+    torch.save(state, last / "train_state.pt")
+    with pytest.raises(TrainingError, match=r"step_00000003 was written by .*optim.lr: 0.01 -> 0.02"):
+        resume(optim=OptimConfig(lr=0.02, warmup_steps=1), max_steps=4)
+
+
+def test_a_damaged_checkpoint_is_named_with_what_to_do(tmp_path, data_dir):
+    out = tmp_path / "run"
+    Pretrainer(*_args(data_dir, out, max_steps=2, save_every=1)).fit()
+    last = out / "checkpoints" / "step_00000002"
+    good = {f.name: f.read_bytes() for f in last.iterdir()}
+    damages = [("train_state.pt", good["train_state.pt"][:300], r"train_state.pt: not readable \(RuntimeError: "),
+               ("train_state.pt", b"not a checkpoint", r"train_state.pt: not readable \(UnpicklingError: "),
+               ("rng_rank0.pt", good["rng_rank0.pt"][:100], r"rng_rank0.pt: not readable"),
+               ("model.safetensors", good["model.safetensors"][:1000],
+                r"model.safetensors: not a readable safetensors")]
+    for name, data, message in damages:
+        (last / name).write_bytes(data)
+        with pytest.raises(TrainingError, match=rf"{message}.*; the checkpoint is damaged: delete {last} to resume "
+                                                rf"from the one before it"):
+            Pretrainer(*_args(data_dir, out, max_steps=3, resume=True))
+        (last / name).write_bytes(good[name])
+    torch.save({"step": 2}, last / "train_state.pt")
+    with pytest.raises(TrainingError, match=r"train_state.pt: not a pretraining state"):
+        Pretrainer(*_args(data_dir, out, max_steps=3, resume=True))
+    shutil.rmtree(last)  # what the message says to do: resume from the one before
+    assert Pretrainer(*_args(data_dir, out, max_steps=3, resume=True)).step == 1

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from litebert.config import ConfigError
+
 
 @dataclass
 class OptimConfig:
@@ -39,9 +41,17 @@ class OptimConfig:
 
     def __post_init__(self):
         if self.name not in ("lamb", "adamw", "torch_adamw"):
-            raise ValueError(f"optim.name must be lamb, adamw or torch_adamw, got {self.name!r}")
-        if self.lr <= 0 or self.warmup_steps < 0:
-            raise ValueError("optim.lr must be > 0 and optim.warmup_steps >= 0")
+            raise ConfigError(f"optim.name must be lamb, adamw or torch_adamw, got {self.name!r}")
+        # `not x >= 0` (rather than `x < 0`) also refuses NaN
+        for name, ok, rule in (("lr", self.lr > 0, "> 0"), ("eps", self.eps > 0, "> 0"),
+                               ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                               ("beta1", 0 <= self.beta1 < 1, "in [0, 1)"), ("beta2", 0 <= self.beta2 < 1, "in [0, 1)"),
+                               ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                               ("start_warmup_step", self.start_warmup_step >= 0, ">= 0"),
+                               ("poly_power", self.poly_power >= 0, ">= 0"),
+                               ("clip_grad_norm", self.clip_grad_norm >= 0, ">= 0 (0: no clipping)")):
+            if not ok:
+                raise ConfigError(f"optim.{name} must be {rule}, got {getattr(self, name)}")
 
 
 def learning_rate(step: int, total_steps: int, cfg: OptimConfig) -> float:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import hashlib
 import json
 import math
 import os
@@ -33,7 +35,7 @@ import yaml
 from litebert import checkpoint as ckpt
 from litebert import distributed as D
 from litebert import training as T
-from litebert.config import AlbertConfig
+from litebert.config import AlbertConfig, ConfigError
 from litebert.data.create import vocab_from_manifest
 from litebert.data.instances import MaskingOptions
 from litebert.data.masking import DynamicMasker
@@ -73,8 +75,8 @@ class DataArgs:
 
     def __post_init__(self):
         if self.eval_holdout_shards < 0:
-            raise ValueError(f"data.eval_holdout_shards must be >= 0 (0: no held-out evaluation), "
-                             f"got {self.eval_holdout_shards}")
+            raise ConfigError(f"data.eval_holdout_shards must be >= 0 (0: no held-out evaluation), "
+                              f"got {self.eval_holdout_shards}")
 
 
 @dataclass
@@ -106,6 +108,7 @@ class TrainArgs:
     save_every: int = 5000
     """0: checkpoint at the end only."""
     keep_checkpoint_max: int = 5
+    """0: keep every checkpoint."""
     resume: bool = True
     """Continue from the latest complete checkpoint in out_dir/checkpoints when there is one. Off, a run refuses an
     out_dir holding checkpoints (another run's would outrank its own in the rotation)."""
@@ -117,15 +120,18 @@ class TrainArgs:
     def __post_init__(self):
         T.check_precision(self.precision, "train.precision")
         if self.on_nonfinite not in ("stop", "skip"):
-            raise ValueError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
+            raise ConfigError(f"train.on_nonfinite must be stop or skip, got {self.on_nonfinite!r}")
         if self.compile_mode not in T.COMPILE_MODES:
-            raise ValueError(f"train.compile_mode must be {', '.join(T.COMPILE_MODES)}; got {self.compile_mode!r}")
+            raise ConfigError(f"train.compile_mode must be {', '.join(T.COMPILE_MODES)}; got {self.compile_mode!r}")
         # log_every cannot be off: it is the window in which a non-finite loss is caught (0 would defer that to the end)
-        if self.log_every < 1:
-            raise ValueError(f"train.log_every must be >= 1, got {self.log_every}")
-        for name in ("eval_every", "save_every"):
+        for name, why in (("global_batch_size", ""), ("micro_batch_size", ""), ("max_steps", ""), ("log_every", ""),
+                          ("eval_steps", " (to turn evaluation off: --train.eval_every 0)")):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1{why}, got {getattr(self, name)}")
+        for name, why in (("eval_every", "0: off"), ("save_every", "0: off"), ("keep_checkpoint_max", "0: keep all"),
+                          ("seed", "it seeds numpy's generators")):
             if getattr(self, name) < 0:
-                raise ValueError(f"train.{name} must be >= 0 (0: off), got {getattr(self, name)}")
+                raise ConfigError(f"train.{name} must be >= 0 ({why}), got {getattr(self, name)}")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -137,6 +143,12 @@ def build_model_config(args: ModelArgs, vocab_size: int) -> AlbertConfig:
     else:
         config = AlbertConfig.from_preset(args.preset or "tiny")
     overrides = {"vocab_size": vocab_size, **args.overrides}
+    names = [f.name for f in dataclasses.fields(AlbertConfig) if f.name != "extra"]
+    for key in overrides:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            raise ConfigError(f"model.overrides: unknown config field {key!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else f"; fields: {', '.join(names)}"))
     config = config.replace(**overrides)
     if config.vocab_size < vocab_size:
         raise TrainingError(f"model vocab_size {config.vocab_size} is smaller than the data's vocabulary ({vocab_size})")
@@ -233,6 +245,23 @@ class Prefetcher:
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
+# Settings a resumed run must share with the run that wrote its checkpoint: {section: keys, None: all}. The others may
+# change on resume: max_steps (extending the run), micro_batch_size (the data position is converted), the intervals,
+# logging, device, compile and memory settings. The training data is compared by content (manifest and tokenizer
+# checksums, the shards trained on), not by data.train_dir, which may have moved.
+RESUME_KEYS: dict[str, tuple[str, ...] | None] = {"model": None, "optim": None,
+                                                  "train": ("global_batch_size", "seed", "precision")}
+
+
+def check_out_dir(out: Path) -> None:
+    """An out_dir that is a file, or under one, is named now, not as an OSError when the first file is written."""
+    for p in (out, *out.resolve().parents):
+        if p.exists():
+            if not p.is_dir():
+                raise TrainingError(f"--train.out_dir {out}: {'' if p == out else f'{p} is '}a file, not a "
+                                    f"directory; choose a directory for the run's checkpoints and logs")
+            return
+
 
 def step_dirs(out_dir: Path) -> list[Path]:
     """out_dir's step_NNNNNNNN checkpoint directories (complete or not), oldest first."""
@@ -268,6 +297,7 @@ class Pretrainer:
         self.margs, self.dargs, self.oargs, self.targs = model_args, data_args, optim_args, train_args
         self.info = D.init_distributed(train_args.device)
         self.out = Path(train_args.out_dir)
+        check_out_dir(self.out)
         t = train_args
         per_step = t.micro_batch_size * self.info.world_size
         if t.global_batch_size % per_step:
@@ -287,6 +317,13 @@ class Pretrainer:
         self.train_data = PretrainingData(data_args.train_dir, shards=slice(None, -holdout) if holdout else None)
         self.eval_data = (PretrainingData(data_args.eval_dir) if data_args.eval_dir else
                           PretrainingData(data_args.train_dir, shards=slice(-holdout, None)) if holdout else None)
+        if data_args.eval_dir:  # evaluating other token ids than the model learns would measure nothing
+            a, b = self.train_data.manifest["tokenizer"], self.eval_data.manifest["tokenizer"]
+            if a["sha256"] != b["sha256"]:
+                raise TrainingError(f"--data.eval_dir {data_args.eval_dir} was made with another tokenizer "
+                                    f"({b['path']}, sha256 {b['sha256'][:12]}) than --data.train_dir "
+                                    f"{data_args.train_dir} ({a['path']}, sha256 {a['sha256'][:12]}); create the "
+                                    f"held-out data with the training data's tokenizer")
         self.eval_every = t.eval_every if self.eval_data is not None else 0
         if self.eval_data is None and t.eval_every:
             self.log("evaluation off: no held-out data (data.eval_holdout_shards 0 and no data.eval_dir)")
@@ -364,9 +401,7 @@ class Pretrainer:
         if not self.info.is_main:
             return
         self.out.mkdir(parents=True, exist_ok=True)
-        resolved = {"model": dataclasses.asdict(self.margs), "data": dataclasses.asdict(self.dargs),
-                    "optim": dataclasses.asdict(self.oargs), "train": dataclasses.asdict(self.targs)}
-        ckpt.atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(resolved, sort_keys=False).encode())
+        ckpt.atomic_write_bytes(self.out / "config.yaml", yaml.safe_dump(self._resolved(), sort_keys=False).encode())
         info = {**T.versions(), "world_size": self.info.world_size, "device": str(self.info.device),
                 "gpu": torch.cuda.get_device_name(self.info.device) if self.info.device.type == "cuda" else None,
                 "accumulation_steps": self.accum, "model_config": self.config.to_dict(),
@@ -378,6 +413,73 @@ class Pretrainer:
         self.log(f"{self.model.num_parameters():,} parameters, world size {self.info.world_size}, "
                  f"{self.accum} accumulation step(s), {self.info.device}, torch {torch.__version__}, "
                  f"git {(info['git_commit'] or '')[:10]}; config in {self.out / 'config.yaml'}")
+
+    def _resolved(self) -> dict:
+        return {"model": dataclasses.asdict(self.margs), "data": dataclasses.asdict(self.dargs),
+                "optim": dataclasses.asdict(self.oargs), "train": dataclasses.asdict(self.targs)}
+
+    def _run_identity(self) -> dict:
+        """What a resumed run must share with the one that wrote the checkpoint (saved in train_state.pt): the
+        settings (see RESUME_KEYS), the model config, and the training data by content, wherever it lies now."""
+        manifest = self.train_data.directory / "manifest.json"
+        return {"config": self._resolved(), "model_config": self.config.to_dict(),
+                "data": {"manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+                         "tokenizer_sha256": self.train_data.manifest["tokenizer"]["sha256"],
+                         "train_shards": [s.path.name for s in self.train_data.shards]}}
+
+    def _check_resume(self, directory: Path, state: dict) -> None:
+        """Refuse to continue a run with other data, model or optimizer settings (the data position, optimizer moments
+        and schedule belong to the saved ones); report the settings that may change (RESUME_KEYS) and did."""
+        now = self._run_identity()
+        saved = state.get("run")
+        if saved is None:  # written before checkpoints recorded their run: config.yaml holds its settings
+            saved = {"config": self._read_config_yaml()}
+            if saved["config"] is None:
+                self.log(f"note: {directory} records no settings (an older checkpoint, no config.yaml): not checked")
+                return
+        refused, changed = [], []
+        for section, new in now["config"].items():
+            old, keys = saved["config"].get(section) or {}, RESUME_KEYS.get(section, ())
+            for k in new:
+                if k in old and old[k] != new[k]:
+                    a, b = old[k], new[k]
+                    diff = ([f"{section}.{k}.{x}: {a.get(x)} -> {b.get(x)}" for x in {**a, **b} if a.get(x) != b.get(x)]
+                            if isinstance(a, dict) and isinstance(b, dict) else [f"{section}.{k}: {a} -> {b}"])
+                    (refused if keys is None or k in keys else changed).extend(diff)
+        if "model_config" in saved and not any(r.startswith("model.") for r in refused):  # e.g. an edited config_file
+            refused += [f"model config {k}: {saved['model_config'].get(k)} -> {v}"
+                        for k, v in now["model_config"].items() if saved["model_config"].get(k) != v]
+        if "data" in saved:
+            old, new = saved["data"], now["data"]
+            if old["manifest_sha256"] != new["manifest_sha256"] or old["tokenizer_sha256"] != new["tokenizer_sha256"]:
+                refused.append(f"training data: {saved['config']['data']['train_dir']} (manifest sha256 "
+                               f"{old['manifest_sha256'][:12]}, tokenizer {old['tokenizer_sha256'][:12]}) -> "
+                               f"{self.dargs.train_dir} (manifest sha256 {new['manifest_sha256'][:12]}, tokenizer "
+                               f"{new['tokenizer_sha256'][:12]})")
+            elif old["train_shards"] != new["train_shards"]:
+                refused.append(f"training shards (data.eval_holdout_shards / data.eval_dir): "
+                               f"{len(old['train_shards'])} -> {len(new['train_shards'])} of {self.dargs.train_dir}")
+        if refused:
+            raise TrainingError(f"{directory} was written by a run with other settings or data ({'; '.join(refused)}); "
+                                f"resume with the same ones (max_steps, micro_batch_size, the intervals, device and "
+                                f"compile settings may change), use another --train.out_dir, or delete "
+                                f"{directory.parent} to start over")
+        if changed:
+            self.log(f"resuming with changed settings: {'; '.join(changed)}")
+
+    def _read_config_yaml(self) -> dict | None:
+        path = self.out / "config.yaml"
+        if not path.is_file():
+            return None
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise TrainingError(f"{path}: not readable YAML ({str(e).splitlines()[0]}); it records the settings of "
+                                f"the run being resumed: restore it, or delete it to resume unchecked") from None
+        if not isinstance(config, dict):
+            raise TrainingError(f"{path}: expected the run's settings (model, data, optim, train); restore it, or "
+                                f"delete it to resume unchecked")
+        return config
 
     # -- checkpoints ------------------------------------------------------------------------------------------------
     def _data_tokenizer(self):
@@ -414,7 +516,8 @@ class Pretrainer:
             tmp.mkdir(parents=True)
             self._save_model(tmp)
             state = {"step": self.step, "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                     "data": self.iterator_state, "best": self.best, "skipped": self.skipped}
+                     "data": self.iterator_state, "best": self.best, "skipped": self.skipped,
+                     "run": self._run_identity()}
             torch.save(state, tmp / "train_state.pt")
         D.barrier()
         torch.save(T.rng_state(self.info.device), tmp / f"rng_rank{self.info.rank}.pt")
@@ -431,21 +534,44 @@ class Pretrainer:
         D.barrier()
 
     def _load(self, directory: Path) -> None:
-        state = torch.load(directory / "train_state.pt", map_location="cpu", weights_only=True)
-        missing, unexpected = self.model.load_hf_state_dict(ckpt.read_state_dict(directory), source=str(directory))
+        damaged = (f"the checkpoint is damaged: delete {directory} to resume from the one before it (or from scratch "
+                   f"when there is none)")
+
+        def read(path: Path):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as e:  # UnpicklingError, PytorchStreamReader's RuntimeError, EOFError, OSError
+                why = (str(e).strip().splitlines() or [""])[0].split(". ")[0]  # not torch's weights_only=False hint
+                raise TrainingError(f"{path}: not readable ({type(e).__name__}: {why}); {damaged}") from None
+
+        state = read(directory / "train_state.pt")
+        keys = ("step", "optimizer", "scaler", "data", "best", "skipped")
+        if not isinstance(state, dict) or not all(k in state for k in keys):
+            raise TrainingError(f"{directory / 'train_state.pt'}: not a pretraining state ({', '.join(keys)}); "
+                                f"{damaged}")
+        self._check_resume(directory, state)
+        try:
+            weights = ckpt.read_state_dict(directory)
+        except ckpt.CheckpointError as e:
+            raise TrainingError(f"{e}; {damaged}") from None
+        missing, unexpected = self.model.load_hf_state_dict(weights, source=str(directory))
         if missing or unexpected:
             raise TrainingError(f"{directory}: checkpoint does not match the model (missing {missing}, "
                                 f"unexpected {unexpected})")
         self.model.to(self.info.device)
         self.optimizer = build_optimizer(self.model, self.oargs)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise TrainingError(f"{directory / 'train_state.pt'}: its optimizer state does not fit this model and "
+                                f"optimizer ({e}); {damaged}") from None
         try:
             self.iterator.load_state_dict(state["data"])
         except ValueError as e:
             raise TrainingError(f"{directory}: {e}") from None
         self.step, self.best, self.skipped = state["step"], state["best"], state["skipped"]
-        T.set_rng_state(torch.load(directory / f"rng_rank{self.info.rank}.pt", weights_only=True), self.info.device)
+        T.set_rng_state(read(directory / f"rng_rank{self.info.rank}.pt"), self.info.device)
         self.resumed_from = directory
         self.log(f"resumed from {directory} at step {self.step}")
 

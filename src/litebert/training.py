@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 import litebert
+from litebert.config import ConfigError
 from litebert.textio import atomic_write_bytes
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -55,7 +56,7 @@ def deterministic_algorithms(device: torch.device) -> None:
 
 def check_precision(precision: str, where: str = "precision") -> None:
     if precision not in PRECISIONS:
-        raise ValueError(f"{where} must be fp32, bf16 or fp16, got {precision!r}")
+        raise ConfigError(f"{where} must be fp32, bf16 or fp16, got {precision!r}")
 
 
 def autocast(precision: str, device: torch.device):

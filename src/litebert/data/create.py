@@ -4,15 +4,17 @@ Documents are read in order and grouped into chunks of about `chunk_chars` chara
 own generator seeded by (random_seed, c): tokenize, shuffle its documents, `dupe_factor` passes of
 create_instances_from_document, shuffle the instances, write shard c. The output therefore does not depend on
 `workers`, and memory is bounded by a few chunks per worker (the original holds every instance of the corpus in RAM;
-GR#204). Shards are renamed into place when complete and the manifest is written last.
+GR#204). Shards are renamed into place when complete and the manifest is written last, all in a staging directory
+next to the output that replaces it only when complete: a failed run leaves the previous output as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing as mp
+import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -24,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from litebert.data.instances import MaskingOptions, Vocab, create_instances_from_document
-from litebert.data.shards import FORMAT_VERSION, MANIFEST, DataError, shard_name, write_manifest, write_shard
+from litebert.data.shards import (FORMAT_VERSION, MANIFEST, DataError, read_manifest, shard_name, write_manifest,
+                                  write_shard)
 from litebert.data.text import expand_inputs, read_documents
 
 
@@ -201,14 +204,68 @@ def create_pretraining_data(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Create pretraining shards from text files; returns the manifest (also written to OUTPUT/manifest.json)."""
+    """Create pretraining shards from text files; returns the manifest (also written to OUTPUT/manifest.json).
+
+    Everything is written into `.OUTPUT.tmp` next to OUTPUT, which replaces OUTPUT only when complete: a run that fails
+    (bad input, interrupted) leaves an existing OUTPUT as it was."""
     out = Path(output)
     files = expand_inputs(input)
-    if out.exists() and any(out.iterdir()):
+    final = _check_output(out, overwrite)
+    stage = final.with_name(f".{final.name}.tmp")
+    shutil.rmtree(stage, ignore_errors=True)  # left by a run that was killed
+    try:
+        stage.mkdir(parents=True)
+    except OSError as e:
+        raise DataError(f"{out}: cannot create the output directory ({e.strerror or e}: {stage})") from None
+    try:
+        manifest = _create(files, tokenizer, stage, options, workers=workers, input_format=input_format,
+                           text_field=text_field, strip_gutenberg=strip_gutenberg, on_invalid_utf8=on_invalid_utf8,
+                           progress=progress)
+        _replace_dir(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return manifest
+
+
+# what `data create` writes into its output directory (anything else there is not ours to delete)
+_DATA_ENTRY = re.compile(rf"^(\.?shard_\d{{5}}(\.tmp)?|\.?{re.escape(MANIFEST)}(\.tmp)?)$")
+
+
+def _check_output(out: Path, overwrite: bool) -> Path:
+    """Refuse an output that is a file, or under one; a non-empty directory unless `overwrite`; and, even with it, a
+    directory holding anything but a data directory's files. Returns the real path (a symlink's target) to write."""
+    final = out.resolve()
+    for p in (final, *final.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise DataError(f"{out}: {'' if p == final else f'{p} is '}a file, not a directory; --output names "
+                                f"the directory the shards and {MANIFEST} are written to")
+            break
+    entries = sorted(e.name for e in final.iterdir()) if final.is_dir() else []
+    if entries:
         if not overwrite:
-            raise DataError(f"{out}: output directory is not empty (pass --overwrite to replace it)")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+            raise DataError(f"{out}: output directory is not empty (pass --overwrite true to replace it)")
+        foreign = [e for e in entries if not _DATA_ENTRY.match(e)]
+        if foreign:
+            raise DataError(f"{out}: not a data directory written by `litebert data create` (it holds "
+                            f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}), so --overwrite does not "
+                            f"replace it; choose another --output")
+    return final
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    """`tmp` (complete) becomes `final`; the old `final`, if any, is deleted only once the new one is in place."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _create(files: list[Path], tokenizer: str, out: Path, options: CreateOptions, *, workers: int, input_format: str,
+            text_field: str, strip_gutenberg: bool, on_invalid_utf8: str, progress: bool) -> dict:
     counts: Counter = Counter()
     warn = lambda msg: print(f"warning: {msg}", file=sys.stderr)  # noqa: E731
     documents = read_documents(files, input_format=input_format, text_field=text_field,
@@ -291,10 +348,7 @@ def _manifest(shards, options, tok, files, counts, elapsed, workers, input_forma
 
 
 def load_manifest(directory: str | Path) -> dict:
-    path = Path(directory) / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{directory}: no {MANIFEST} (not a litebert data directory, or creation did not finish)")
-    return json.loads(path.read_text())
+    return read_manifest(directory)
 
 
 def data_create(
@@ -330,7 +384,8 @@ def data_create(
     Args:
         input: Files, directories or globs. Formats: see input_format.
         tokenizer: Tokenizer directory (spiece.model or vocab.txt) or .model file.
-        output: Directory for the shards and manifest.json (must be empty unless --overwrite).
+        output: Directory for the shards and manifest.json (must be empty unless --overwrite); written in a staging
+            directory beside it that replaces it only when complete.
         max_seq_length: Tokens per instance, [CLS] A [SEP] B [SEP] included.
         max_predictions_per_seq: Cap on masked tokens per instance (20 even at 512, as the original).
         masked_lm_prob: Fraction of tokens to mask (before the cap).
@@ -348,7 +403,7 @@ def data_create(
         strip_gutenberg: Drop Project Gutenberg headers and license text (raw files).
         on_invalid_utf8: skip (report file:line and go on) | fail.
         chunk_chars: Characters of text per shard (bounds memory: about this much per worker, times dupe_factor).
-        overwrite: Replace a non-empty output directory.
+        overwrite: Replace a non-empty output directory written by `data create` (never one holding other files).
     """
     options = CreateOptions(max_seq_length=max_seq_length, max_predictions_per_seq=max_predictions_per_seq,
                             masked_lm_prob=masked_lm_prob, dupe_factor=dupe_factor, short_seq_prob=short_seq_prob,

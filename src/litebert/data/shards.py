@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,13 @@ from litebert.data.instances import Instance
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+SHARD_NAME = re.compile(r"^shard_\d{5}$")
+# manifest fields the readers use: {section: its keys}
+_MANIFEST_FIELDS = {
+    "options": ("static_masking", "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "ngram",
+                "favor_shorter_ngram", "do_whole_word_mask"),
+    "tokenizer": ("path", "sha256", "vocab_size", "cls_id", "sep_id", "mask_id", "pad_id", "special_ids"),
+}
 
 
 class DataError(ValueError):
@@ -86,6 +94,36 @@ def write_shard(directory: Path, index: int, instances: list[Instance], vocab_si
     return final
 
 
+def read_manifest(directory: str | os.PathLike) -> dict:
+    """A data directory's manifest.json, checked: a missing, unreadable or malformed one is a DataError naming it."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{directory}: no {MANIFEST} (not a litebert data directory, or its creation did not finish)")
+    damaged = "recreate the data with `litebert data create`"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot be read ({e}); {damaged}") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); {damaged}") from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: expected a JSON object; {damaged}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{path}: format_version {manifest.get('format_version')}, expected {FORMAT_VERSION}")
+    for section, keys in _MANIFEST_FIELDS.items():
+        fields = manifest.get(section)
+        missing = [f"{section}.{k}" for k in keys if k not in fields] if isinstance(fields, dict) else [section]
+        if missing:
+            raise DataError(f"{path}: malformed, no {', '.join(missing)}; {damaged}")
+    shards = manifest.get("shards")
+    if not isinstance(shards, list) or not all(
+            isinstance(s, dict) and SHARD_NAME.match(str(s.get("name"))) and isinstance(s.get("num_instances"), int)
+            and s["num_instances"] >= 0 for s in shards):
+        raise DataError(f"{path}: malformed, shards must be a list of {{name: shard_NNNNN, num_instances: int >= 0}}; "
+                        f"{damaged}")
+    return manifest
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
     tmp = directory / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -115,10 +153,39 @@ class Shard:
             f = path / f"{name}.npy"
             if not f.is_file():
                 raise DataError(f"{path}: shard is incomplete ({name}.npy missing)")
-            return np.load(f, mmap_mode="r", allow_pickle=False)
+            try:
+                a = np.load(f, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise DataError(f"{f}: not a readable .npy array, truncated or damaged ({e}); recreate the data with "
+                                f"`litebert data create`") from None
+            if a.ndim != 1:
+                raise DataError(f"{f}: a {a.ndim}-dimensional array, expected a flat one; recreate the data")
+            return a
 
         masks = [load(n) for n in ("mask_offsets", "mask_positions", "mask_labels")] if static_masking else [None] * 3
-        return cls(path, load("tokens"), load("offsets"), load("num_a"), load("sop"), load("word_start"), *masks)
+        shard = cls(path, load("tokens"), load("offsets"), load("num_a"), load("sop"), load("word_start"), *masks)
+        shard._check()
+        return shard
+
+    def _check(self) -> None:
+        """The arrays' lengths agree with each other (a shard cut short or mixed from two writes would index past
+        its arrays, or read another instance's tokens)."""
+        n, t = len(self.num_a), len(self.tokens)
+        expect = [("offsets.npy", len(self.offsets), n + 1), ("sop.npy", len(self.sop), n),
+                  ("word_start.npy", len(self.word_start), t)]
+        if len(self.offsets):
+            expect.append(("the last of offsets.npy", int(self.offsets[-1]), t))
+        if self.mask_offsets is not None:
+            m = len(self.mask_positions)
+            expect += [("mask_offsets.npy", len(self.mask_offsets), n + 1),
+                       ("mask_labels.npy", len(self.mask_labels), m)]
+            if len(self.mask_offsets):
+                expect.append(("the last of mask_offsets.npy", int(self.mask_offsets[-1]), m))
+        problems = [f"{name} is {got}, expected {want}" if name.startswith("the last") else
+                    f"{name} has {got} entries, expected {want}" for name, got, want in expect if got != want]
+        if problems:
+            raise DataError(f"{self.path}: shard is inconsistent ({'; '.join(problems)}); recreate the data with "
+                            f"`litebert data create`")
 
 
 class PretrainingData:
@@ -127,13 +194,7 @@ class PretrainingData:
     def __init__(self, directory: str | os.PathLike, shards: slice | None = None):
         """`shards` selects a slice of the shards (e.g. slice(-1, None) to hold the last one out for evaluation)."""
         self.directory = Path(directory)
-        path = self.directory / MANIFEST
-        if not path.is_file():
-            raise DataError(f"{self.directory}: no {MANIFEST} (not a litebert data directory, or its creation did not "
-                            f"finish)")
-        self.manifest = json.loads(path.read_text())
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"{path}: format_version {self.manifest.get('format_version')}, expected {FORMAT_VERSION}")
+        self.manifest = read_manifest(self.directory)
         self.static_masking = bool(self.manifest["options"]["static_masking"])
         self.max_seq_length = int(self.manifest["options"]["max_seq_length"])
         self.max_predictions_per_seq = int(self.manifest["options"]["max_predictions_per_seq"])

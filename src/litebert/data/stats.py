@@ -27,7 +27,7 @@ def data_statistics(directory: str) -> dict:
             masked += len(labels)
             as_mask += int((at == tok["mask_id"]).sum())
             as_keep += int(((at == labels) & (at != tok["mask_id"])).sum())
-    totals = data.manifest["totals"]
+    totals = data.manifest.get("totals", {})
     stats = {
         "directory": str(directory),
         "instances": n,

@@ -9,8 +9,9 @@ Formats:
 `auto` picks jsonl for *.jsonl / *.json files and raw otherwise. .xz, .gz and .bz2 files are decompressed on the fly.
 
 Bad lines never crash half-way: invalid UTF-8 is reported with file and line and skipped (or raises under
-`on_invalid="fail"`); empty documents are skipped and counted. Very long documents are cut at sentence boundaries into
-pieces of at most `max_document_chars`, so memory stays bounded by the chunk size, not by the largest file.
+`on_invalid="fail"`); a file that is not UTF-8 text at all (a UTF-16/32 byte-order mark, a NUL byte) is an error
+naming it; empty documents are skipped and counted. Very long documents are cut at sentence boundaries into pieces of
+at most `max_document_chars`, so memory stays bounded by the chunk size, not by the largest file.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def expand_inputs(patterns: list[str]) -> list[Path]:
     return out
 
 
+_NOT_UTF8 = ("expected UTF-8 text, not a binary or UTF-16/32 file (convert it first, e.g. "
+             "`iconv -f UTF-16 -t UTF-8 FILE > FILE.utf8`)")
+
+
 def _decoded_lines(path: Path, counts: Counter, on_invalid: str, warn) -> Iterator[str]:
     try:
         fh, _ = open_binary(path)  # xz / gzip / bzip2 detected from the magic bytes
@@ -62,6 +67,11 @@ def _decoded_lines(path: Path, counts: Counter, on_invalid: str, warn) -> Iterat
     with fh:
         try:
             for lineno, raw in enumerate(fh, 1):
+                # UTF-16/32 decodes as "valid" UTF-8 with NUL bytes (or garbage) in it: refused, as tokenizer train does
+                if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    raise DataError(f"{path}:1: a UTF-16/32 byte-order mark; {_NOT_UTF8}")
+                if (nul := raw.find(b"\0")) >= 0:
+                    raise DataError(f"{path}:{lineno}: a NUL byte (byte {nul} of the line); {_NOT_UTF8}")
                 try:
                     yield raw.decode("utf-8")
                 except UnicodeDecodeError as e:
