@@ -703,7 +703,7 @@ def test_training_input_errors_name_the_file(tmp_path: Path) -> None:
     model_dir.mkdir()
     (model_dir / "config.json").write_text("{}")
     (model_dir / "spiece.model").write_bytes(b"the model's own")
-    with pytest.raises(TokenizerTrainingError, match="holds a model \\(config.json\\)"):
+    with pytest.raises(TokenizerTrainingError, match="holds a model \\(config.json\\) with its tokenizer"):
         train_tokenizer(input=[str(good)], output=str(model_dir), vocab_size=100)
     assert (model_dir / "spiece.model").read_bytes() == b"the model's own"
 
@@ -919,11 +919,15 @@ def test_saving_one_kind_of_tokenizer_removes_the_other(
     transformers = pytest.importorskip("transformers")
     out = tmp_path / "s3"
     (tmp_path / "s3").mkdir()
-    (out / "model.safetensors").write_bytes(b"weights")  # a model saved beside the tokenizer is left alone
+    (out / "model.safetensors").write_bytes(b"weights")  # weights without a tokenizer yet: left alone
     train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=600, model_type="bpe")
+    assert (out / "model.safetensors").read_bytes() == b"weights"
+    with pytest.raises(TokenizerTrainingError, match="holds a model \\(model.safetensors\\) with its tokenizer"):
+        train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=700, model_type="wordpiece")
+    (out / "model.safetensors").unlink()
     train_tokenizer(input=str(small_corpus), output=str(out), vocab_size=700, model_type="wordpiece")
     assert {p.name for p in out.iterdir()} == {
-        "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "model.safetensors"
+        "vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"
     }  # fmt: skip
     tok = load_tokenizer(out)
     assert isinstance(tok, WordPieceTokenizer) and tok.vocab_size == 700

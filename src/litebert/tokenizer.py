@@ -1402,10 +1402,11 @@ def train_tokenizer(
         raise TokenizerTrainingError(f"--output {out} is a file, expected a directory to write the tokenizer into")
     held = [f for f in ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
             if (out / f).exists()]
-    if held:
+    paired = [f for f in ("spiece.model", "vocab.txt", "tokenizer.json") if (out / f).exists()]
+    if held and paired:  # weights with their tokenizer: a new vocabulary would silently no longer match them
         raise TokenizerTrainingError(
-            f"--output {out} holds a model ({', '.join(held)}): a new vocabulary there would replace the tokenizer "
-            f"its weights were trained with; choose another --output")
+            f"--output {out} holds a model ({', '.join(held)}) with its tokenizer ({', '.join(paired)}): a new "
+            f"vocabulary there would replace the one its weights were trained with; choose another --output")
     threads = num_threads or os.cpu_count() or 1
     if model_type == "wordpiece":
         return _train_wordpiece(paths, out, vocab_size, do_lower_case, keep_accents, min_frequency)
