@@ -401,7 +401,7 @@ def _snapshot(d: Path) -> dict:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def test_overwrite_swaps_the_new_data_in_only_when_it_is_complete(tmp_path, tok_dir):
+def test_overwrite_swaps_the_new_data_in_only_when_it_is_complete(tmp_path, tok_dir, monkeypatch):
     """--overwrite used to empty OUTPUT first: a failing run (here: an empty input) lost the user's good shards."""
     out = tmp_path / "out"
     _small(tmp_path, tok_dir, out)
@@ -410,11 +410,24 @@ def test_overwrite_swaps_the_new_data_in_only_when_it_is_complete(tmp_path, tok_
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(DataError, match="no text found"):
         _small(tmp_path, tok_dir, out, text=str(tmp_path / "empty.txt"), overwrite=True)
-    assert _snapshot(out) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "out", "small.txt"]  # no staging left
+    assert _snapshot(out) == before and not (out / C.STAGE).exists()  # no staging left
+    (out / C.STAGE).mkdir()  # as a killed run leaves it
+    (out / C.STAGE / "shard_00000").mkdir()
     m = _small(tmp_path, tok_dir, out, overwrite=True)  # a successful overwrite replaces it
     assert len(PretrainingData(out)) == m["totals"]["instances"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt", "out", "small.txt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([s["name"] for s in m["shards"]] + [MANIFEST])
+    # the output directory itself is never renamed: `--output .` (the current directory, or a mount point) works
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    m = _small(tmp_path, tok_dir, Path("."))
+    m = _small(tmp_path, tok_dir, Path("."), overwrite=True)
+    assert Path.cwd() == here and len(PretrainingData(here)) == m["totals"]["instances"]
+    # a fresh output that fails is not left behind
+    with pytest.raises(DataError, match="no text found"):
+        _small(tmp_path, tok_dir, tmp_path / "fresh", text=str(tmp_path / "empty.txt"))
+    assert not (tmp_path / "fresh").exists()
     # --overwrite never deletes a directory that data create did not write
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -476,3 +489,11 @@ def test_a_damaged_data_directory_is_a_data_error_naming_the_file(tmp_path, tok_
     err = capsys.readouterr().err
     assert e.value.code == 1 and err.startswith("litebert: error: ") and "manifest.json: not valid JSON" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_shard_names_past_99999_are_data_shards():
+    """shard_name(100000) is shard_100000: the manifest check and --overwrite must know it as ours."""
+    from litebert.data.shards import SHARD_NAME, shard_name
+
+    assert SHARD_NAME.match(shard_name(100_000)) and C._DATA_ENTRY.match(shard_name(100_000))
+    assert not SHARD_NAME.match("shard_12") and not C._DATA_ENTRY.match("notes.txt")

@@ -641,6 +641,10 @@ def test_a_finished_run_is_never_trained_over(tmp_path, pretrained):
                                             r"again would replace it"):
         finetune(**kw, resume=False)
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run").iterdir()} == before
+    # other settings over it: the advice is what works now (--resume false is refused above)
+    with pytest.raises(FinetuneError, match="holds a finished run with other settings") as e:
+        finetune(**{**kw, "lr": 3e-5})
+    assert "use another --output, or delete (or move) it" in str(e.value) and "--resume false" not in str(e.value)
     # the loop itself (squad and race pass no identity): the same refusal
     data = _loop_setup(pretrained)
     _train(pretrained, tmp_path / "loop", data)

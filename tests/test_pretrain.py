@@ -405,7 +405,7 @@ def test_eval_dir_made_with_another_tokenizer_is_refused(tmp_path, data_dir):
     other = tmp_path / "other"
     shutil.copytree(data_dir, other)
     manifest = json.loads((other / "manifest.json").read_text())
-    manifest["tokenizer"].update(path="/elsewhere/tok", sha256="0" * 64)
+    manifest["tokenizer"].update(path="/elsewhere/tok", sha256="0" * 64, vocab_size=manifest["tokenizer"]["vocab_size"] + 1)
     (other / "manifest.json").write_text(json.dumps(manifest))
     m, _, o, t = _args(data_dir, tmp_path / "run", eval_every=1)
     with pytest.raises(TrainingError, match=rf"--data.eval_dir {other} was made with another tokenizer "
@@ -413,6 +413,15 @@ def test_eval_dir_made_with_another_tokenizer_is_refused(tmp_path, data_dir):
                                             rf"{data_dir} \(\S+, sha256 [0-9a-f]{{12}}\); create the held-out data"):
         Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_dir=str(other)), o, t)
     Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_dir=str(data_dir)), o, t)  # the same tokenizer: fine
+    # the same tokenizer named by its .model file (the directory's checksum covers all its files): the same vocabulary
+    tok = Path(json.loads((data_dir / "manifest.json").read_text())["tokenizer"]["path"])
+    model_file = next(tok.glob("*.model")) if tok.is_dir() else tok
+    same = tmp_path / "same"
+    shutil.copytree(data_dir, same)
+    manifest = json.loads((same / "manifest.json").read_text())
+    manifest["tokenizer"].update(path=str(model_file), sha256="1" * 64)
+    (same / "manifest.json").write_text(json.dumps(manifest))
+    Pretrainer(m, DataArgs(train_dir=str(data_dir), eval_dir=str(same)), o, t)
 
 
 def test_a_resume_with_other_data_or_settings_is_refused_naming_them(tmp_path, data_dir, capsys):
@@ -431,7 +440,7 @@ def test_a_resume_with_other_data_or_settings_is_refused_naming_them(tmp_path, d
         return Pretrainer(model or m, data or d, optim or o, t)
 
     refusals = [({"data": DataArgs(train_dir=str(other))},
-                 rf"training data: {data_dir} \(manifest sha256 \w+, tokenizer \w+\) -> {other} \(manifest sha256"),
+                 rf"training data: {data_dir} -> {other} \(other options, tokenizer ids, shards or totals"),
                 ({"data": DataArgs(train_dir=str(data_dir), eval_holdout_shards=2)},
                  r"training shards \(data.eval_holdout_shards / data.eval_dir\): (\d+) -> (?!\1)\d+ of"),
                 ({"optim": OptimConfig(lr=0.02, warmup_steps=1)}, r"optim.lr: 0.01 -> 0.02"),
@@ -446,8 +455,12 @@ def test_a_resume_with_other_data_or_settings_is_refused_naming_them(tmp_path, d
             resume(**kw)
     assert (out / "config.yaml").read_text() == config
     # what may change: data that moved (same content), max_steps, micro_batch_size, intervals
-    moved = tmp_path / "moved"
+    moved = tmp_path / "moved"  # and re-created: only the creation time and the tokenizer's path differ
     shutil.copytree(data_dir, moved)
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["creation"]["seconds"] += 1.5
+    manifest["tokenizer"]["path"] = "/elsewhere/tok"
+    (moved / "manifest.json").write_text(json.dumps(manifest))
     trainer = resume(data=DataArgs(train_dir=str(moved)), micro_batch_size=8, log_every=2)
     assert trainer.step == 2
     assert "resuming with changed settings: data.train_dir: " in capsys.readouterr().err

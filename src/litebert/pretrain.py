@@ -253,6 +253,32 @@ RESUME_KEYS: dict[str, tuple[str, ...] | None] = {"model": None, "optim": None,
                                                   "train": ("global_batch_size", "seed", "precision")}
 
 
+def same_vocabulary(a: dict, b: dict) -> bool:
+    """Two manifests' tokenizer entries give the same token ids: the same files (checksum), or, when the checksums
+    differ because one was named by its directory and one by its .model file (a directory's checksum covers all its
+    files), the same vocabulary once both are loaded; when either cannot be loaded any more, the same size and
+    special ids."""
+    from litebert.tokenizer import TokenizerFileError, load_tokenizer
+
+    if a["sha256"] == b["sha256"]:
+        return True
+    if Path(a["path"]).exists() and Path(b["path"]).exists():  # local files only: never a hub download
+        try:
+            return load_tokenizer(a["path"]).get_vocab() == load_tokenizer(b["path"]).get_vocab()
+        except (TokenizerFileError, OSError):
+            pass
+    keys = ("vocab_size", "cls_id", "sep_id", "mask_id", "pad_id", "special_ids")  # moved or deleted since
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def data_fingerprint(manifest: dict) -> str:
+    """The training data by content: the options, the tokenizer's ids, every shard's name and sizes and the totals,
+    not where the text or tokenizer lay nor how long creation took (a re-creation gives the same fingerprint)."""
+    tok = {k: v for k, v in manifest["tokenizer"].items() if k not in ("path", "sha256")}
+    content = {k: manifest.get(k) for k in ("format_version", "options", "shards", "totals")}
+    return hashlib.sha256(json.dumps({**content, "tokenizer": tok}, sort_keys=True).encode()).hexdigest()
+
+
 def check_out_dir(out: Path) -> None:
     """An out_dir that is a file, or under one, is named now, not as an OSError when the first file is written."""
     for p in (out, *out.resolve().parents):
@@ -319,7 +345,7 @@ class Pretrainer:
                           PretrainingData(data_args.train_dir, shards=slice(-holdout, None)) if holdout else None)
         if data_args.eval_dir:  # evaluating other token ids than the model learns would measure nothing
             a, b = self.train_data.manifest["tokenizer"], self.eval_data.manifest["tokenizer"]
-            if a["sha256"] != b["sha256"]:
+            if not same_vocabulary(a, b):
                 raise TrainingError(f"--data.eval_dir {data_args.eval_dir} was made with another tokenizer "
                                     f"({b['path']}, sha256 {b['sha256'][:12]}) than --data.train_dir "
                                     f"{data_args.train_dir} ({a['path']}, sha256 {a['sha256'][:12]}); create the "
@@ -421,10 +447,8 @@ class Pretrainer:
     def _run_identity(self) -> dict:
         """What a resumed run must share with the one that wrote the checkpoint (saved in train_state.pt): the
         settings (see RESUME_KEYS), the model config, and the training data by content, wherever it lies now."""
-        manifest = self.train_data.directory / "manifest.json"
         return {"config": self._resolved(), "model_config": self.config.to_dict(),
-                "data": {"manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
-                         "tokenizer_sha256": self.train_data.manifest["tokenizer"]["sha256"],
+                "data": {"fingerprint": data_fingerprint(self.train_data.manifest),
                          "train_shards": [s.path.name for s in self.train_data.shards]}}
 
     def _check_resume(self, directory: Path, state: dict) -> None:
@@ -451,11 +475,9 @@ class Pretrainer:
                         for k, v in now["model_config"].items() if saved["model_config"].get(k) != v]
         if "data" in saved:
             old, new = saved["data"], now["data"]
-            if old["manifest_sha256"] != new["manifest_sha256"] or old["tokenizer_sha256"] != new["tokenizer_sha256"]:
-                refused.append(f"training data: {saved['config']['data']['train_dir']} (manifest sha256 "
-                               f"{old['manifest_sha256'][:12]}, tokenizer {old['tokenizer_sha256'][:12]}) -> "
-                               f"{self.dargs.train_dir} (manifest sha256 {new['manifest_sha256'][:12]}, tokenizer "
-                               f"{new['tokenizer_sha256'][:12]})")
+            if old.get("fingerprint") != new["fingerprint"]:
+                refused.append(f"training data: {saved['config']['data']['train_dir']} -> {self.dargs.train_dir} "
+                               f"(other options, tokenizer ids, shards or totals in manifest.json)")
             elif old["train_shards"] != new["train_shards"]:
                 refused.append(f"training shards (data.eval_holdout_shards / data.eval_dir): "
                                f"{len(old['train_shards'])} -> {len(new['train_shards'])} of {self.dargs.train_dir}")

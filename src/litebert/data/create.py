@@ -5,11 +5,12 @@ own generator seeded by (random_seed, c): tokenize, shuffle its documents, `dupe
 create_instances_from_document, shuffle the instances, write shard c. The output therefore does not depend on
 `workers`, and memory is bounded by a few chunks per worker (the original holds every instance of the corpus in RAM;
 GR#204). Shards are renamed into place when complete and the manifest is written last, all in a staging directory
-next to the output that replaces it only when complete: a failed run leaves the previous output as it was.
+inside the output whose contents replace the previous data only when complete: a failed run leaves it as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
@@ -206,30 +207,36 @@ def create_pretraining_data(
 ) -> dict:
     """Create pretraining shards from text files; returns the manifest (also written to OUTPUT/manifest.json).
 
-    Everything is written into `.OUTPUT.tmp` next to OUTPUT, which replaces OUTPUT only when complete: a run that fails
-    (bad input, interrupted) leaves an existing OUTPUT as it was."""
+    Everything is written into OUTPUT/.data_create.tmp and moved into OUTPUT only when complete: a run that fails
+    (bad input, interrupted) leaves the data already in OUTPUT as it was."""
     out = Path(output)
     files = expand_inputs(input)
     final = _check_output(out, overwrite)
-    stage = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(stage, ignore_errors=True)  # left by a run that was killed
-    try:
-        stage.mkdir(parents=True)
+    created = not final.exists()
+    stage = final / STAGE  # inside the output: the same file system, and no rename of the output itself (a mount
+    try:  # point, or the current directory, stays where it is)
+        final.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(stage, ignore_errors=True)  # left by a run that was killed
+        stage.mkdir()
     except OSError as e:
         raise DataError(f"{out}: cannot create the output directory ({e.strerror or e}: {stage})") from None
     try:
         manifest = _create(files, tokenizer, stage, options, workers=workers, input_format=input_format,
                            text_field=text_field, strip_gutenberg=strip_gutenberg, on_invalid_utf8=on_invalid_utf8,
                            progress=progress)
-        _replace_dir(stage, final)
+        _move_in(stage, final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                final.rmdir()
         raise
     return manifest
 
 
+STAGE = ".data_create.tmp"  # where a run writes until it is complete
 # what `data create` writes into its output directory (anything else there is not ours to delete)
-_DATA_ENTRY = re.compile(rf"^(\.?shard_\d{{5}}(\.tmp)?|\.?{re.escape(MANIFEST)}(\.tmp)?)$")
+_DATA_ENTRY = re.compile(rf"^(\.?shard_\d{{5,}}(\.tmp)?|\.?{re.escape(MANIFEST)}(\.tmp)?|{re.escape(STAGE)})$")
 
 
 def _check_output(out: Path, overwrite: bool) -> Path:
@@ -242,7 +249,7 @@ def _check_output(out: Path, overwrite: bool) -> Path:
                 raise DataError(f"{out}: {'' if p == final else f'{p} is '}a file, not a directory; --output names "
                                 f"the directory the shards and {MANIFEST} are written to")
             break
-    entries = sorted(e.name for e in final.iterdir()) if final.is_dir() else []
+    entries = sorted(e.name for e in final.iterdir() if e.name != STAGE) if final.is_dir() else []
     if entries:
         if not overwrite:
             raise DataError(f"{out}: output directory is not empty (pass --overwrite true to replace it)")
@@ -254,14 +261,17 @@ def _check_output(out: Path, overwrite: bool) -> Path:
     return final
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """`tmp` (complete) becomes `final`; the old `final`, if any, is deleted only once the new one is in place."""
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+def _move_in(stage: Path, final: Path) -> None:
+    """The complete data in `stage` replaces the data in `final` (its parent): the old manifest goes first (from then
+    on the old shards are no data set), the old shards next, the new shards are moved in and the new manifest last
+    (until then `final` is no data set either). Everything else in `final` is left alone."""
+    (final / MANIFEST).unlink(missing_ok=True)
+    for p in final.iterdir():
+        if p.name != STAGE and _DATA_ENTRY.match(p.name):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    for p in sorted(stage.iterdir(), key=lambda p: p.name == MANIFEST):
+        os.replace(p, final / p.name)
+    stage.rmdir()
 
 
 def _create(files: list[Path], tokenizer: str, out: Path, options: CreateOptions, *, workers: int, input_format: str,
@@ -385,7 +395,7 @@ def data_create(
         input: Files, directories or globs. Formats: see input_format.
         tokenizer: Tokenizer directory (spiece.model or vocab.txt) or .model file.
         output: Directory for the shards and manifest.json (must be empty unless --overwrite); written in a staging
-            directory beside it that replaces it only when complete.
+            directory inside it whose contents replace the old data only when complete.
         max_seq_length: Tokens per instance, [CLS] A [SEP] B [SEP] included.
         max_predictions_per_seq: Cap on masked tokens per instance (20 even at 512, as the original).
         masked_lm_prob: Fraction of tokens to mask (before the cap).

@@ -31,7 +31,7 @@ from litebert.data.instances import Instance
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
-SHARD_NAME = re.compile(r"^shard_\d{5}$")
+SHARD_NAME = re.compile(r"^shard_\d{5,}$")
 # manifest fields the readers use: {section: its keys}
 _MANIFEST_FIELDS = {
     "options": ("static_masking", "max_seq_length", "max_predictions_per_seq", "masked_lm_prob", "ngram",

@@ -268,7 +268,7 @@ def finetune_loop(model: torch.nn.Module, train: TrainSet, evaluate: Callable[[t
     done = _finished_report(output, state_dir, args, start, identity) if args.resume and identity else None
     if done is not None:  # a multi-seed run restarted after this seed finished must not train it again
         say(f"{output} finished earlier with these settings (eval_results.json, best/, last/): its report is reused; "
-            f"pass --resume false to train again")
+            f"to train again, use another --output or move this one")
         return done
     if args.resume and (state_dir / "train_state.pt").is_file() and \
             (state_dir / f"rng_rank{info.rank}.pt").is_file():
@@ -460,7 +460,8 @@ def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: f
         report = json.loads(path.read_text())
         saved = report["args"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise FinetuneError(f"{path}: unreadable report of an earlier run ({e}); delete it or pass --resume false") \
+        raise FinetuneError(f"{path}: unreadable report of an earlier run ({e}); use another --output, or move "
+                            f"{output} aside") \
             from None
     if "identity" not in report or "start_checksum" not in report:
         return None  # written before runs recorded what they trained on: trained over, as it was then
@@ -470,10 +471,10 @@ def _finished_report(output: Path, state_dir: Path, args: FinetuneArgs, start: f
     if differ:
         raise FinetuneError(f"{output} holds a finished run with other settings or data "
                             f"({'; '.join(f'{k}: {a} -> {b}' for k, (a, b) in differ.items())}); "
-                            f"use another --output, delete it, or pass --resume false")
+                            f"use another --output, or delete (or move) it")
     if not _same_checksum(report["start_checksum"], start):
         raise FinetuneError(f"{output} holds a finished run that started from other weights (another --model, or the "
-                            f"checkpoint changed since); use another --output, delete it, or pass --resume false")
+                            f"checkpoint changed since); use another --output, or delete (or move) it")
     return report
 
 
