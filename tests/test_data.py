@@ -330,6 +330,7 @@ def test_bad_inputs_are_reported_not_fatal(tmp_path, tok_dir, capsys):
                                   C.CreateOptions(max_seq_length=64, dupe_factor=1), input_format="lines",
                                   progress=False)
     assert m["totals"]["long_sentences"] == 1 and m["inputs"]["invalid_utf8_lines"] == 1
+    assert [Path(f).name for f in m["inputs"]["files"]] == [lines.name]  # the names, not the count of files read
     with pytest.raises(DataError, match="no text found"):
         C.create_pretraining_data([str(tmp_path / "empty.txt")], str(tok_dir), str(tmp_path / "out2"),
                                   progress=False)

@@ -343,7 +343,8 @@ def _manifest(shards, options, tok, files, counts, elapsed, workers, input_forma
                       "cls_id": tok.vocab.cls_id, "sep_id": tok.vocab.sep_id, "mask_id": tok.vocab.mask_id,
                       "pad_id": tok.vocab.pad_id,
                       "special_ids": sorted(set(range(tok.vocab.size)) - set(tok.vocab.replacement_ids.tolist()))},
-        "inputs": {"files": [str(f) for f in files], "format": input_format, **dict(counts)},
+        # the counts first: their "files" (how many were read) would replace the list of names
+        "inputs": {**dict(counts), "files": [str(f) for f in files], "format": input_format},
         "shards": [{"name": s["name"], "num_instances": s["num_instances"], "num_tokens": s["num_tokens"]}
                    for s in shards],
         "totals": {"instances": totals["num_instances"], "tokens": totals["num_tokens"],
