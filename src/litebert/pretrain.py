@@ -42,6 +42,7 @@ from litebert.data.masking import DynamicMasker
 from litebert.data.shards import BatchIterator, PretrainingData
 from litebert.model import AlbertForPreTraining, estimate_flops_per_token
 from litebert.optim import OptimConfig, build_optimizer, learning_rate, set_learning_rate
+from litebert.textio import file_in_the_way
 
 PEAK_BF16_FLOPS = {"measured": 790e12, "spec": 989e12}  # H100 bf16 dense (performance-anchors.md)
 
@@ -281,12 +282,9 @@ def data_fingerprint(manifest: dict) -> str:
 
 def check_out_dir(out: Path) -> None:
     """An out_dir that is a file, or under one, is named now, not as an OSError when the first file is written."""
-    for p in (out, *out.resolve().parents):
-        if p.exists():
-            if not p.is_dir():
-                raise TrainingError(f"--train.out_dir {out}: {'' if p == out else f'{p} is '}a file, not a "
-                                    f"directory; choose a directory for the run's checkpoints and logs")
-            return
+    if (p := file_in_the_way(out)) is not None:
+        raise TrainingError(f"--train.out_dir {out}: {'' if p == out else f'{p} is '}a file, not a directory; choose "
+                            f"a directory for the run's checkpoints and logs")
 
 
 def step_dirs(out_dir: Path) -> list[Path]:

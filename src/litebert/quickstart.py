@@ -22,7 +22,7 @@ from litebert.distributed import resolve_device
 from litebert.optim import OptimConfig
 from litebert.pipelines import FillMask
 from litebert.pretrain import DataArgs, ModelArgs, TrainArgs, pretrain
-from litebert.textio import atomic_write_bytes, iter_lines, open_binary
+from litebert.textio import atomic_write_bytes, file_in_the_way, iter_lines, open_binary
 from litebert.tokenizer import train_tokenizer
 
 QUICKSTART_MODEL = {"embedding_size": 64, "hidden_size": 128, "num_hidden_layers": 4, "num_hidden_groups": 1,
@@ -49,8 +49,9 @@ class QuickstartError(ValueError):
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     """out_dir may be new, empty, or an earlier quickstart run (replaced only with overwrite): never a directory
     with other files in it, which quickstart would delete."""
-    if out.exists() and not out.is_dir():
-        raise QuickstartError(f"--out_dir {out} is a file, expected a directory (new, or an earlier quickstart run)")
+    if (p := file_in_the_way(out)) is not None:
+        raise QuickstartError(f"--out_dir {out}: {p} is a file, expected a directory (new, or an earlier quickstart "
+                              f"run)")
     if not out.is_dir():
         return
     entries = sorted(p.name for p in out.iterdir())

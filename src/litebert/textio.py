@@ -160,6 +160,17 @@ def iter_corpus_lines(paths: Iterable[str | os.PathLike[str]], *, decoding: Deco
         yield from iter_lines(path, decoding=decoding)
 
 
+def file_in_the_way(directory: str | os.PathLike[str]) -> Path | None:
+    """The file that stops `directory` from being created or written into: the path itself, or its nearest existing
+    ancestor, when that is not a directory; None when the way is clear. Lets each command name it before any work,
+    instead of an OSError when its first output is written."""
+    directory = Path(directory)
+    for p in (directory, *directory.resolve().parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then a rename.
 

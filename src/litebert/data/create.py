@@ -30,6 +30,7 @@ from litebert.data.instances import MaskingOptions, Vocab, create_instances_from
 from litebert.data.shards import (FORMAT_VERSION, MANIFEST, DataError, read_manifest, shard_name, write_manifest,
                                   write_shard)
 from litebert.data.text import expand_inputs, read_documents
+from litebert.textio import file_in_the_way
 
 
 @dataclass(frozen=True)
@@ -243,12 +244,9 @@ def _check_output(out: Path, overwrite: bool) -> Path:
     """Refuse an output that is a file, or under one; a non-empty directory unless `overwrite`; and, even with it, a
     directory holding anything but a data directory's files. Returns the real path (a symlink's target) to write."""
     final = out.resolve()
-    for p in (final, *final.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise DataError(f"{out}: {'' if p == final else f'{p} is '}a file, not a directory; --output names "
-                                f"the directory the shards and {MANIFEST} are written to")
-            break
+    if (p := file_in_the_way(final)) is not None:
+        raise DataError(f"{out}: {'' if p == final else f'{p} is '}a file, not a directory; --output names the "
+                        f"directory the shards and {MANIFEST} are written to")
     entries = sorted(e.name for e in final.iterdir() if e.name != STAGE) if final.is_dir() else []
     if entries:
         if not overwrite:

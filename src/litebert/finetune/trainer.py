@@ -30,7 +30,7 @@ from litebert import checkpoint as ckpt
 from litebert import distributed as D
 from litebert import training as T
 from litebert.optim import OptimConfig, build_optimizer, learning_rate, set_learning_rate
-from litebert.textio import atomic_write_bytes
+from litebert.textio import atomic_write_bytes, file_in_the_way
 
 
 class FinetuneError(RuntimeError):
@@ -499,11 +499,8 @@ def check_positive(error: type[Exception], **values) -> None:
 def check_output_dir(output: str | Path, error: type[Exception]) -> Path:
     """Refuse, before any work, an --output that is (or lies under) an existing file, not a directory."""
     out = Path(output)
-    for p in (out, *out.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise error(f"--output {out}: {p} is a file, not a directory; pass a directory path")
-            break
+    if (p := file_in_the_way(out)) is not None:
+        raise error(f"--output {out}: {p} is a file, not a directory; pass a directory path")
     return out
 
 
