@@ -57,7 +57,8 @@ def test_quickstart_never_deletes_what_it_did_not_write(tmp_path):
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("Only a few words here.\n")
     with pytest.raises(QuickstartError, match="22 characters of text"):
-        quickstart(out_dir=str(tmp_path / "new"), input=str(tiny), steps=2, device="cpu")
+        quickstart(out_dir=str(earlier), input=str(tiny), steps=2, device="cpu")
+    assert (earlier / "quickstart.json").read_text() == "{}"  # too little text: checked before the run is replaced
 
 
 def test_quickstart_on_a_small_text_file_of_the_users(tmp_path):

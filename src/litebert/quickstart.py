@@ -22,7 +22,7 @@ from litebert.distributed import resolve_device
 from litebert.optim import OptimConfig
 from litebert.pipelines import FillMask
 from litebert.pretrain import DataArgs, ModelArgs, TrainArgs, pretrain
-from litebert.textio import atomic_write_bytes, file_in_the_way, iter_lines, open_binary
+from litebert.textio import atomic_write_bytes, file_in_the_way, iter_lines
 from litebert.tokenizer import train_tokenizer
 
 QUICKSTART_MODEL = {"embedding_size": 64, "hidden_size": 128, "num_hidden_layers": 4, "num_hidden_groups": 1,
@@ -62,12 +62,6 @@ def _check_out_dir(out: Path, overwrite: bool) -> None:
     if entries and not overwrite:
         raise QuickstartError(f"--out_dir {out} holds an earlier quickstart run: pass --overwrite true to replace it, "
                               f"or choose another --out_dir")
-
-
-def _check_inputs(files: list[str]) -> None:
-    """The input files exist and can be opened (before out_dir is touched)."""
-    for f in files:
-        open_binary(f)[0].close()
 
 
 def text_documents(files: list[str], document_chars: int = DOCUMENT_CHARS) -> list[str]:
@@ -135,21 +129,18 @@ def quickstart(*, out_dir: str = "runs/quickstart", input: str | list[str] | Non
     t0 = time.perf_counter()
     out = Path(out_dir)
     given = None if not input else [input] if isinstance(input, str) else list(input)
-    if given:
-        _check_inputs(given)
     _check_out_dir(out, overwrite)
-    if out.is_dir():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     say = lambda msg: print(f"\n== {msg}", flush=True)  # noqa: E731
 
-    say("1/6 corpus")
-    corpus = out / "corpus" / ("input.jsonl" if given else "stdlib_docstrings.jsonl")
+    say("1/6 corpus")  # read and checked before out_dir is touched
     docs = text_documents(given) if given else stdlib_docstrings()
     chars = sum(map(len, docs))
     if chars < 2 * MIN_CHUNK_CHARS:
         raise QuickstartError(f"{', '.join(given or ['the corpus'])}: {chars:,} characters of text; quickstart needs at "
                               f"least {2 * MIN_CHUNK_CHARS:,} (one shard of pretraining data is held out for evaluation)")
+    if out.is_dir():
+        shutil.rmtree(out)
+    corpus = out / "corpus" / ("input.jsonl" if given else "stdlib_docstrings.jsonl")
     corpus.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(corpus, "".join(json.dumps({"text": d}) + "\n" for d in docs).encode())
     files = [str(corpus)]
