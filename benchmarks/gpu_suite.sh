@@ -12,9 +12,10 @@
 #   bash benchmarks/gpu_suite.sh finetune      # xxlarge 512 x 32 with activation checkpointing; SST-2/MRPC fine-tuning
 #                                              # (5 recipes); embeddings (eager, unpadded)
 #   bash benchmarks/gpu_suite.sh graphs        # base with CUDA graphs (reduce-overhead)
-#   bash benchmarks/gpu_suite.sh residual      # before/after of the bf16 residual stream (fp32_residual vs
-#                                              # loss_in_graph, compiled) at base 128/512 and large 512; run it
-#                                              # first: pretrain then gives the new rows of every table
+#   bash benchmarks/gpu_suite.sh residual      # before/after of the bf16 residual stream and of the subset last
+#                                              # block (fp32_residual, full_last_layer, loss_in_graph; compiled) at
+#                                              # base 128/512 and large 512; run it first: pretrain then gives the
+#                                              # new rows of every table
 #   bash benchmarks/gpu_suite.sh autotune      # base 128 compiled with max-autotune-no-cudagraphs (Triton matmul
 #                                              # templates, GELU/bias in their epilogues), when time is left
 #   bash benchmarks/gpu_suite.sh knobs         # base 128 compiled under Inductor settings that leave the math alone
@@ -67,10 +68,12 @@ case $stage in
       --cases base:128:256,base:512:64 ;;
   residual)
     nvidia-smi --query-gpu=name --format=csv,noheader | tee "$log"
-    # the same compiled step with the residual stream in fp32 (CUDA autocast's LayerNorm, the 2026-11-24 numbers) and
-    # in bf16 (litebert's default since); bytes_moved.py counts -26% in the non-matmul kernels for base 128
-    run 560 $PY benchmarks/step_variants.py --cases base:128:256,base:512:64,large:512:32 \
-      --variants fp32_residual,loss_in_graph ;;
+    # the same compiled step with the residual stream in fp32 (CUDA autocast's LayerNorm, the 2026-11-24 numbers),
+    # in bf16 (litebert's default since; bytes_moved.py counts -24% in the non-matmul kernels for base 128), then with
+    # the last block at [CLS] and the predictions only (the default since 2026-11-25; -5.2% of base 128's FLOPs)
+    v="fp32_residual,full_last_layer,loss_in_graph"
+    run 300 $PY benchmarks/step_variants.py --cases base:128:256,base:512:64 --variants $v
+    run 260 $PY benchmarks/step_variants.py --cases large:512:32 --variants $v ;;
   autotune)
     # Inductor's matmul templates can take the bias + GELU (and their backward) into the matmul's epilogue, which the
     # default mode leaves to separate memory-bound kernels; autotuning compiles for minutes

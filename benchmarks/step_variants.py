@@ -1,17 +1,19 @@
 """Experiments on the compiled pretraining step (issue 9), one process, the same random batch as pretrain_throughput.py:
 
   baseline       the step before 2026-11-24: compiled model (right-padded varlen FlashAttention); loss, clipping and
-                 LAMB eager
-  loss_in_graph  pretrain_throughput.py's step since then (the pretraining loop's): the losses inside the compiled
-                 module (litebert.pretrain.PretrainingLosses); the residual stream in bf16 (litebert.model.add_norm)
-  fp32_residual  loss_in_graph with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the policy
-                 of every H100 measurement of 2026-11-24)
+                 LAMB eager; the whole last block
+  loss_in_graph  pretrain_throughput.py's step (the pretraining loop's): the losses inside the compiled module
+                 (litebert.pretrain.PretrainingLosses); the residual stream in bf16 (litebert.model.add_norm); the
+                 last block at [CLS] and the predicted positions only (AlbertModel.subset_last_layer)
+  full_last_layer  loss_in_graph with the whole last block (the step before the subset, 2026-11-25)
+  fp32_residual  full_last_layer with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the step of
+                 every H100 measurement of 2026-11-24)
   fused_tail     the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
   flash_dense    fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
   cudnn          fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
 
     python benchmarks/step_variants.py --cases base:128:256 --variants baseline,fused_tail,cudnn     # GPU
-    python benchmarks/step_variants.py --cases base:128:256,large:512:32 --variants fp32_residual,loss_in_graph
+    python benchmarks/step_variants.py --cases base:128:256,large:512:32 --variants fp32_residual,full_last_layer,loss_in_graph
     python benchmarks/step_variants.py --cases tiny:64:8 --device cpu --precision fp32 --steps 2 --warmup 1
 
 `--inductor KEY=VALUE,...` compiles every variant of the run under those Inductor settings (torch._inductor.config,
@@ -29,13 +31,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pretrain_throughput import PEAKS, SIZES, bench_device, litebert_step_fn, make_batch, model_and_optimizer
+from pretrain_throughput import (PEAKS, SIZES, bench_device, executed_flops_per_token, litebert_step_fn, make_batch,
+                                 model_and_optimizer)
 from litebert import AlbertConfig
 from litebert.model import estimate_flops_per_token
 
 
 def baseline_step_fn(config, b, device, dtype):
     model, opt = model_and_optimizer(config, device, dtype)
+    model.subset_last_layer_enable(False)
     forward = torch.compile(model, dynamic=False)
 
     def step():
@@ -94,9 +98,10 @@ def run(variant, size, seq, batch, args, device):
     try:
         if variant == "baseline":
             model, step = baseline_step_fn(config, b, device, dtype)
-        elif variant in ("loss_in_graph", "fp32_residual"):
+        elif variant in ("loss_in_graph", "full_last_layer", "fp32_residual"):
             model, step = litebert_step_fn(config, b, device, dtype, "default", False)
             model.fp32_residual_enable(variant == "fp32_residual")  # before the first step: compiled then
+            model.subset_last_layer_enable(variant == "loss_in_graph")
         else:
             attention = {"fused_tail": "varlen", "flash_dense": "none", "cudnn": "none"}[variant]
             model, step = fused_step_fn(config, b, device, dtype, attention)
@@ -118,9 +123,13 @@ def run(variant, size, seq, batch, args, device):
         torch.backends.cuda.enable_flash_sdp(flags[0])
         torch.backends.cuda.enable_mem_efficient_sdp(flags[1])
         torch.backends.cuda.enable_cudnn_sdp(flags[2])
-    tflops = batch * seq / dt * estimate_flops_per_token(config, seq, args.predictions) / 1e12
+    preds = args.predictions
+    tflops = batch * seq / dt * estimate_flops_per_token(config, seq, preds) / 1e12
+    share = executed_flops_per_token(config, seq, preds, preds + 1 if model.albert.subset_last_layer else seq) / \
+        estimate_flops_per_token(config, seq, preds)  # of the formula's FLOPs, those the step runs
     row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tflops=round(tflops, 1),
-               mfu=round(tflops * 1e12 / PEAKS["measured"], 3))
+               mfu=round(tflops * 1e12 / PEAKS["measured"], 3), executed_share=round(share, 4),
+               exec_mfu=round(share * tflops * 1e12 / PEAKS["measured"], 3))
     if device.type == "cuda":
         row["peak_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 1)
     del model, step
@@ -150,7 +159,8 @@ def inductor_settings(text: str) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", default="base:128:256")
-    ap.add_argument("--variants", default="baseline,fp32_residual,loss_in_graph,fused_tail,flash_dense,cudnn")
+    ap.add_argument("--variants",
+                    default="baseline,fp32_residual,full_last_layer,loss_in_graph,fused_tail,flash_dense,cudnn")
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--predictions", type=int, default=20)

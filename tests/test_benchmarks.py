@@ -44,6 +44,29 @@ def test_benchmark_batch_is_the_same_task_for_both_systems():
     assert torch.equal(b["masked_labels"], b["input_ids"].gather(1, b["masked_positions"]))
 
 
+def test_executed_flops_count_each_matmul_the_step_runs():
+    """executed_flops_per_token against the step's matmuls listed one by one (multiply-adds x 2 forward, x 3 for
+    forward + backward): albert-base at seq 128 with 20 predictions, the last block on [CLS] + 20 rows (what litebert
+    runs) and on all 128 (the formula of performance-anchors.md section 4)."""
+    from litebert import AlbertConfig
+    from litebert.model import estimate_flops_per_token
+
+    c = AlbertConfig.from_preset("albert-base-v2")
+    h, f, E, V, L, s, p = 768, 3072, 128, 30000, 12, 128, 20
+
+    def listed(last_rows):
+        def block(rows):  # QKV on every token; the queries' attention, output projection and FFN on `rows`
+            return s * h * 3 * h + 2 * rows * s * h + rows * h * h + 2 * rows * h * f
+        macs = s * E * h + (L - 1) * block(s) + block(last_rows) + p * (h * E + E * V)
+        return 3 * 2 * macs / s
+
+    assert P.executed_flops_per_token(c, s, p, s) == pytest.approx(estimate_flops_per_token(c, s, p), rel=1e-12)
+    assert P.executed_flops_per_token(c, s, p, s) == pytest.approx(listed(s), rel=1e-12)
+    assert P.executed_flops_per_token(c, s, p, p + 1) == pytest.approx(listed(p + 1), rel=1e-12)
+    saved = 1 - listed(p + 1) / listed(s)
+    assert 0.05 < saved < 0.055  # what the subset last block saves albert-base at seq 128
+
+
 def test_finetune_throughput_runs_every_recipe_on_cpu():
     """All five recipes (transformers pad-128; litebert pad-128, length-grouped, unpadded, compiled) on real MRPC
     training pairs with a tiny model: each prints a positive rate."""
@@ -85,13 +108,15 @@ def test_profile_step_and_step_variants_run_on_cpu():
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ms/step" in proc.stdout and "matmul" in proc.stdout and "top 25 kernels" in proc.stdout
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--cases", "tiny:32:4",
-                           "--variants", "baseline,fp32_residual,loss_in_graph", "--device", "cpu",
+                           "--variants", "baseline,fp32_residual,full_last_layer,loss_in_graph", "--device", "cpu",
                            "--precision", "bf16", "--inductor", "split_reductions=False",
                            "--steps", "2", "--warmup", "2"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
-    assert [r["variant"] for r in rows] == ["baseline", "fp32_residual", "loss_in_graph"]
+    assert [r["variant"] for r in rows] == ["baseline", "fp32_residual", "full_last_layer", "loss_in_graph"]
     assert all(r["step_ms"] > 0 and "error" not in r for r in rows)
+    # the last block on [CLS] + 20 of 32 positions (loss_in_graph only): fewer FLOPs run than the formula counts
+    assert [r["executed_share"] < 1 for r in rows] == [False, False, False, True]
     assert all(r["inductor"] == {"split_reductions": False} for r in rows)
     # a setting this torch does not have is named, before anything compiles
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_variants.py"), "--device", "cpu",

@@ -692,12 +692,13 @@ def test_varlen_flash_attention_on_gpu_matches_padded_in_bf16():
 # -- right-padded batches as varlen segments (pretraining on a GPU) ----------------------------------------------------
 
 def block_diagonal_reference(q, k, v, cu_q, cu_k, max_q, max_k):
-    """What varlen FlashAttention computes, as one SDPA over all B*T tokens with a block-diagonal mask built from the
-    offsets (tensor ops only: it traces under torch.compile fullgraph)."""
-    assert q.dim() == 3 and cu_q.dtype == torch.int32 and cu_q is cu_k and max_q == max_k
-    seg = torch.searchsorted(cu_q[1:].long(), torch.arange(q.shape[0]), right=True)  # each token's segment
-    q_, k_, v_ = (t.transpose(0, 1)[None] for t in (q, k, v))  # (1, N, B*T, D)
-    y = F.scaled_dot_product_attention(q_, k_, v_, attn_mask=seg[:, None] == seg[None, :])
+    """What varlen FlashAttention computes (query segment i attends to key segment i), as one SDPA over all tokens with
+    a block-diagonal mask built from the offsets (tensor ops only: it traces under torch.compile fullgraph)."""
+    assert q.dim() == 3 and cu_q.dtype == cu_k.dtype == torch.int32 and cu_q.shape == cu_k.shape
+    seg_q, seg_k = (torch.searchsorted(cu[1:].long(), torch.arange(t.shape[0]), right=True)  # each token's segment
+                    for cu, t in ((cu_q, q), (cu_k, k)))
+    q_, k_, v_ = (t.transpose(0, 1)[None] for t in (q, k, v))  # (1, N, tokens, D)
+    y = F.scaled_dot_product_attention(q_, k_, v_, attn_mask=seg_q[:, None] == seg_k[None, :])
     return y[0].transpose(0, 1)
 
 
@@ -714,7 +715,7 @@ def test_right_padded_segments_match_the_masked_model_at_real_positions():
     calls = []
 
     def kernel(*args):
-        calls.append(args[0].shape)
+        calls.append((args[0].shape, args[5], args[6]))  # q's shape, max_q, max_k
         return block_diagonal_reference(*args)
 
     torch.manual_seed(0)
@@ -727,7 +728,8 @@ def test_right_padded_segments_match_the_masked_model_at_real_positions():
         loss = out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()
         loss.backward()
         results.append((out.prediction_logits.float(), out.sop_logits.float(), [p.grad.clone() for p in model.parameters()]))
-    assert calls == [torch.Size([36, 2, 8])] * 8  # every layer application (4 x 2 inner), on all B*T tokens
+    # every layer application (4 x 2 inner) on all B*T tokens; the last one's queries at [CLS] and the 2 predictions
+    assert calls == [(torch.Size([36, 2, 8]), 9, 9)] * 7 + [(torch.Size([12, 2, 8]), 3, 9)]
     for a, b in zip(results[0][:2], results[1][:2]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
     for a, b in zip(results[0][2], results[1][2]):
@@ -735,12 +737,107 @@ def test_right_padded_segments_match_the_masked_model_at_real_positions():
     assert model.right_padded_enable("cpu") is False and model.albert.right_padded_kernel is None
     # the check is sensitive to the segmentation: offsets of whole rows (real tokens attending to padding) fail it
     def rows_only(q, k, v, cu, cu_k, t, t_k):
-        rows = cu[::2]
-        return block_diagonal_reference(q, k, v, rows, rows, t, t_k)
+        return block_diagonal_reference(q, k, v, cu[::2], cu_k[::2], t, t_k)
 
     model.right_padded_enable(kernel=rows_only)
     wrong = model(ids, mask, types, masked_positions=positions).prediction_logits
     assert not torch.allclose(wrong, results[0][0], atol=1e-4)
+
+
+# -- the last block at the predicted positions only (MosaicBERT's subset_idx) -----------------------------------------
+
+def _last_block_rows(model):
+    """Records how many rows the last block's FFN sees on each forward."""
+    rows = []
+    model.albert.encoder.groups[-1][-1].ffn_in.register_forward_pre_hook(
+        lambda module, args: rows.append(args[0].shape[:-1].numel()))
+    return rows
+
+
+@pytest.mark.parametrize("layout", ["mask", "no_mask", "right_padded", "checkpointing", "masked_lm"])
+def test_last_block_at_the_predicted_positions_equals_the_full_block(layout):
+    """With masked_positions the last block runs at [CLS] and the P predictions only: the MLM logits, the SOP logits,
+    the loss and every gradient are the full model's (4 layers from 2 groups x 2 inner blocks, so the last block is a
+    shared module that also ran full-length 3 times before), in each layout the pretraining step can take; the last
+    block's FFN then sees B x (P + 1) rows instead of B x T. Duplicate positions and padded ones (0) included."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch()  # lengths 9, 6, 2, 8
+    positions = torch.tensor([[1, 8, 4], [2, 5, 0], [1, 1, 0], [3, 7, 7]])
+    if layout == "no_mask":
+        mask = None
+    torch.manual_seed(0)
+    model = (litebert.AlbertForMaskedLM if layout == "masked_lm" else AlbertForPreTraining)(c)
+    if layout == "right_padded":
+        model.right_padded_enable(kernel=block_diagonal_reference)
+    model.gradient_checkpointing_enable(layout == "checkpointing")
+    rows = _last_block_rows(model)
+    results = []
+    for subset in (False, True):
+        model.subset_last_layer_enable(subset)
+        model.zero_grad()
+        rows.clear()
+        out = model(ids, mask, types, masked_positions=positions)
+        forward_rows = list(rows)  # this module runs as layers 3 and 4 (then again in a checkpointed backward)
+        logits = out.logits if layout == "masked_lm" else out.prediction_logits
+        sop = torch.zeros(()) if layout == "masked_lm" else out.sop_logits
+        (logits.logsumexp(-1).sum() + sop.sum()).backward()
+        results.append((logits, sop, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    B, T = ids.shape
+    K = positions.shape[1] + (layout != "masked_lm")
+    assert forward_rows == [B * T, B * K]
+    assert results[1][0].shape == (B, positions.shape[1], c.vocab_size)
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
+    assert len(results[1][2]) == len(results[0][2]) == sum(1 for _ in model.parameters())
+    for a, b in zip(results[0][2], results[1][2]):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_last_block_subset_on_gpu_varlen_flash_matches_the_full_block_in_bf16():
+    """On a GPU the subset last block runs torch's varlen FlashAttention with K queries per row against each row's
+    real keys (empty query segments for the padding): the same logits and gradients as the full block there."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = (t.cuda() for t in _ragged_batch())
+    positions = torch.tensor([[1, 8, 4], [2, 5, 0], [1, 1, 0], [3, 7, 7]]).cuda()
+    torch.manual_seed(0)
+    model = AlbertForPreTraining(c).cuda()
+    assert model.right_padded_enable("cuda")
+    outs = []
+    for subset in (False, True):
+        model.subset_last_layer_enable(subset)
+        model.zero_grad()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(ids, mask, types, masked_positions=positions)
+        (out.prediction_logits.float().logsumexp(-1).sum() + out.sop_logits.float().sum()).backward()
+        outs.append((out.prediction_logits.float(), out.sop_logits.float(),
+                     [p.grad.float().clone() for p in model.parameters()]))
+    torch.testing.assert_close(outs[1][0], outs[0][0], atol=3e-2, rtol=3e-2)
+    torch.testing.assert_close(outs[1][1], outs[0][1], atol=3e-2, rtol=3e-2)
+    for a, b in zip(outs[0][2], outs[1][2]):
+        torch.testing.assert_close(b, a, atol=5e-2, rtol=5e-2)
+
+
+def test_keep_positions_in_the_bare_encoder_gathers_where_the_subset_cannot_run():
+    """AlbertModel(keep_positions=...) returns the last hidden states there, and the pooler reads the first kept one;
+    an unpadded batch or hidden states asked for run the whole last block and gather (same numbers)."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch()
+    keep = torch.tensor([[0, 3], [0, 5], [0, 1], [0, 6]])
+    torch.manual_seed(0)
+    model = AlbertModel(c).eval()
+    full = model(ids, mask, types)
+    expected = torch.gather(full.last_hidden_state, 1, keep[..., None].expand(-1, -1, 16))
+    for setup in ("subset", "hidden_states", "unpadded", "off"):
+        model.unpadded_enable(setup == "unpadded")
+        model.subset_last_layer_enable(setup != "off")
+        out = model(ids, mask, types, keep_positions=keep, output_hidden_states=setup == "hidden_states")
+        torch.testing.assert_close(out.last_hidden_state, expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(out.pooler_output, full.pooler_output, atol=1e-5, rtol=1e-5)
+        if setup == "hidden_states":
+            torch.testing.assert_close(out.hidden_states[-1], full.last_hidden_state, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile needs a C compiler")

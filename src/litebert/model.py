@@ -155,11 +155,15 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(c.hidden_size, c.hidden_size)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """`keep` (B, K), padded layouts only: the outputs at those positions only, (B, K, H) (see `Layer`)."""
         H = x.shape[-1]
         N, D = self.num_heads, H // self.num_heads
         p = self.dropout_p if self.training else 0.0
         qkv = self.qkv(x)
+        if keep is not None:
+            return self.out(self._attend_kept(qkv, mask, keep, p, N, D))
         if isinstance(mask, RightPadded):
             if mask.kernel is not None and p == 0.0 and (
                     not mask.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16))):
@@ -181,15 +185,38 @@ class SelfAttention(nn.Module):
         """(B, T, 3H) fused projections -> (B, T, H) attention output through SDPA."""
         B, T, _ = qkv.shape
         q, k, v = qkv.view(B, T, 3, N, D).permute(2, 0, 3, 1, 4)  # (B, N, T, D)
-        if q.device.type == "cpu" and q.dtype != torch.float32:
-            # CPU bf16/fp16 SDPA backward is ~3.7x slower than fp32 (torch 2.13, measured in docs/pretraining.md);
-            # the matmuls around it keep the autocast dtype, attention itself runs in fp32
-            with torch.autocast("cpu", enabled=False):
-                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=p)
-            y = y.to(q.dtype)
-        else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-        return y.transpose(1, 2).reshape(B, T, N * D)
+        return _sdpa(q, k, v, mask, p).transpose(1, 2).reshape(B, T, N * D)
+
+    @staticmethod
+    def _attend_kept(qkv: torch.Tensor, mask: torch.Tensor | RightPadded | None, keep: torch.Tensor, p: float, N: int,
+                     D: int) -> torch.Tensor:
+        """(B, T, 3H) fused projections, keep (B, K) -> (B, K, H): the queries at the kept positions only, against the
+        keys and values of every token. Right-padded batches go through the varlen kernel with K queries per row
+        (segments [K, 0] against each row's [real, padding]: the kept positions must be real tokens)."""
+        B, T, _ = qkv.shape
+        H, K = N * D, keep.shape[1]
+        q, k, v = _gather(qkv[..., :H], keep), qkv[..., H:2 * H], qkv[..., 2 * H:]  # (B, K, H), (B, T, H) x 2
+        if isinstance(mask, RightPadded):
+            if mask.kernel is not None and p == 0.0 and (
+                    not mask.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16))):
+                cu_q = ((torch.arange(2 * B + 1, device=qkv.device) + 1) // 2 * K).to(torch.int32)
+                y = mask.kernel(q.reshape(B * K, N, D), k.reshape(B * T, N, D), v.reshape(B * T, N, D), cu_q,
+                                mask.cu_seqlens, K, T)
+                return y.reshape(B, K, H)
+            mask = mask.mask
+        q, k, v = (t.reshape(B, -1, N, D).transpose(1, 2) for t in (q, k, v))  # (B, N, K or T, D)
+        return _sdpa(q, k, v, mask, p).transpose(1, 2).reshape(B, K, H)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, p: float) -> torch.Tensor:
+    """SDPA over (B, N, T, D) tensors."""
+    if q.device.type == "cpu" and q.dtype != torch.float32:
+        # CPU bf16/fp16 SDPA backward is ~3.7x slower than fp32 (torch 2.13, measured in docs/pretraining.md);
+        # the matmuls around it keep the autocast dtype, attention itself runs in fp32
+        with torch.autocast("cpu", enabled=False):
+            y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, dropout_p=p)
+        return y.to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
 
 
 def add_norm(norm: nn.LayerNorm, x: torch.Tensor, y: torch.Tensor, fp32_residual: bool = False) -> torch.Tensor:
@@ -230,8 +257,15 @@ class Layer(nn.Module):
         self.act = _ACTIVATIONS[c.hidden_act]
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None) -> torch.Tensor:
-        x = add_norm(self.attn_norm, x, self.dropout(self.attn(x, mask)), self.fp32_residual)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
+                keep: torch.Tensor | None = None) -> torch.Tensor:
+        """`keep` (B, K) positions of a padded (B, T, H) x: the block's output at those positions only, (B, K, H).
+        Keys and values still come from every token, so the result is the full block's at those positions, for about
+        K/T of the block's other work (queries, attention, output projection, FFN)."""
+        y = self.dropout(self.attn(x, mask, keep))
+        if keep is not None:
+            x = _gather(x, keep)
+        x = add_norm(self.attn_norm, x, y, self.fp32_residual)
         return add_norm(self.ffn_norm, x, self.dropout(self.ffn_out(self.act(self.ffn_in(x)))), self.fp32_residual)
 
 
@@ -251,23 +285,26 @@ class Encoder(nn.Module):
         self.gradient_checkpointing = False
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
-                hidden_states: list | None = None) -> torch.Tensor:
+                hidden_states: list | None = None, keep: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout.
         `hidden_states`, when given, receives the input of the first layer (after the E -> H projection) and every
         block's output, as transformers' (5.x) `hidden_states`: L x inner_group_num + 1 tensors (L + 1 for every
-        released model, whose groups hold one block)."""
+        released model, whose groups hold one block). `keep` (B, K), padded layouts only: the last block runs at
+        those positions only and the result is (B, K, H) (`Layer`)."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)  # E -> H
         if hidden_states is not None:
             hidden_states.append(x)
-        for i in range(self.config.num_hidden_layers):
-            for layer in self.groups[self.config.group_index(i)]:  # the same modules, reused: cross-layer sharing
-                if self.gradient_checkpointing and self.training:
-                    x = activation_checkpoint(layer, x, mask, use_reentrant=False)
-                else:
-                    x = layer(x, mask)
-                if hidden_states is not None:
-                    hidden_states.append(x)
+        # the same modules, reused: cross-layer sharing
+        blocks = [layer for i in range(self.config.num_hidden_layers) for layer in self.groups[self.config.group_index(i)]]
+        for j, layer in enumerate(blocks):
+            kept = keep if j == len(blocks) - 1 else None
+            if self.gradient_checkpointing and self.training:
+                x = activation_checkpoint(layer, x, mask, kept, use_reentrant=False)
+            else:
+                x = layer(x, mask, kept)
+            if hidden_states is not None:
+                hidden_states.append(x)
         return x
 
 
@@ -458,6 +495,15 @@ class PreTrainedModel(nn.Module):
             if isinstance(m, AlbertModel):
                 m.unpad_inputs = enabled
 
+    def subset_last_layer_enable(self, enabled: bool = True) -> None:
+        """With `masked_positions` (pretraining, MLM), run the last block only at the predicted positions and [CLS],
+        the only outputs the heads read (MosaicBERT's `subset_idx`): its keys and values still come from every token,
+        so the logits and losses are the full model's, for ~K/T of that block's other work (albert-base at seq 128 with
+        20 predictions: ~5% of the step's FLOPs). On by default; off runs the whole last block, then gathers."""
+        for m in self.modules():
+            if isinstance(m, AlbertModel):
+                m.subset_last_layer = enabled
+
     def right_padded_enable(self, device: torch.device | str | None = None, kernel=None) -> bool:
         """Promise that every batch is padded at the end of its rows (as litebert's pretraining shards are), so that
         attention over a padded batch can run as varlen FlashAttention on static shapes (`RightPadded`): on an Ampere+
@@ -508,6 +554,7 @@ class AlbertModel(PreTrainedModel):
         self.pooler = nn.Linear(config.hidden_size, config.hidden_size) if add_pooling_layer else None
         self.unpad_inputs = False  # unpadded_enable()
         self.right_padded_kernel = None  # right_padded_enable()
+        self.subset_last_layer = True  # subset_last_layer_enable()
         self.init_weights()
 
     def forward(
@@ -516,24 +563,33 @@ class AlbertModel(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         output_hidden_states: bool = False,
+        keep_positions: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """input_ids (B, T) long; attention_mask (B, T) 1/0 (None: no padding); token_type_ids (B, T) (None: zeros).
         output_hidden_states: also return the encoder's hidden states as transformers does (the projected embeddings,
         then every block's output: L + 1 tensors when each group holds one block), e.g. for features from another
-        layer than the last."""
+        layer than the last.
+        keep_positions (B, K) long: return the last hidden states at these positions only, (B, K, H); the last block
+        then computes only there (`Layer`), unless `subset_last_layer` is off, hidden states are asked for or the
+        batch is unpadded (then the full output is gathered). The pooler reads the first kept position: keep [CLS]
+        (position 0) first for the usual pooled output."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
         states: list | None = [] if output_hidden_states else None
+        keep = keep_positions if self.subset_last_layer and states is None else None
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
         if layout is not None and 0 < layout.indices.numel() < input_ids.numel():
             x = layout.pad(self.encoder(layout.unpad(x), layout, states))  # (nnz, E) -> (nnz, H) -> (B, T, H)
             states = None if states is None else [layout.pad(h) for h in states]
+            keep = None
         elif layout is None and self.right_padded_kernel is not None and attention_mask is not None:
             layout = RightPadded.from_mask(attention_mask, *self.right_padded_kernel)
-            x = self.encoder(x, layout, states)  # (B, T, H)
+            x = self.encoder(x, layout, states, keep)  # (B, T or K, H)
         else:  # padded, or unpadded with nothing to drop
-            x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask), states)  # (B, T, H)
+            x = self.encoder(x, None if layout is not None else _attention_mask(attention_mask), states, keep)
+        if keep_positions is not None and keep is None:
+            x = _gather(x, keep_positions)  # (B, K, H)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, H)
         return EncoderOutput(last_hidden_state=x, pooler_output=pooled,
                              hidden_states=None if states is None else tuple(states))
@@ -559,9 +615,7 @@ class MaskedLMHead(nn.Module):
         return F.linear(self.norm(self.act(self.dense(x))), word_embeddings, self.bias)
 
 
-def _mlm_logits(model: nn.Module, sequence: torch.Tensor, masked_positions: torch.Tensor | None) -> torch.Tensor:
-    if masked_positions is not None:  # the vocabulary projection runs on the P predicted positions only
-        sequence = _gather(sequence, masked_positions)  # (B, P, H)
+def _mlm_logits(model: nn.Module, sequence: torch.Tensor) -> torch.Tensor:
     return model.mlm(sequence, model.albert.embeddings.word_embeddings.weight)
 
 
@@ -601,8 +655,13 @@ class AlbertForPreTraining(PreTrainedModel):
         labels: torch.Tensor | None = None,
         sentence_order_label: torch.Tensor | None = None,
     ) -> PreTrainingOutput:
-        out = self.albert(input_ids, attention_mask, token_type_ids)
-        logits = _mlm_logits(self, out.last_hidden_state, masked_positions)
+        if masked_positions is None:
+            out = self.albert(input_ids, attention_mask, token_type_ids)
+            logits = _mlm_logits(self, out.last_hidden_state)
+        else:  # the last block and the MLM head at [CLS] and the P predicted positions only (`Layer`)
+            keep = torch.cat([masked_positions.new_zeros(masked_positions.shape[0], 1), masked_positions], 1)
+            out = self.albert(input_ids, attention_mask, token_type_ids, keep_positions=keep)
+            logits = _mlm_logits(self, out.last_hidden_state[:, 1:])  # (B, P, V)
         sop_logits = self.sop(out.pooler_output)  # (B, 2)
         mlm_loss = _mlm_loss(logits, labels) if labels is not None else None
         sop_loss = F.cross_entropy(sop_logits.float(), sentence_order_label.view(-1)) if sentence_order_label is not None else None
@@ -629,8 +688,8 @@ class AlbertForMaskedLM(PreTrainedModel):
         masked_positions: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> MaskedLMOutput:
-        out = self.albert(input_ids, attention_mask, token_type_ids)
-        logits = _mlm_logits(self, out.last_hidden_state, masked_positions)
+        out = self.albert(input_ids, attention_mask, token_type_ids, keep_positions=masked_positions)
+        logits = _mlm_logits(self, out.last_hidden_state)
         return MaskedLMOutput(logits, _mlm_loss(logits, labels) if labels is not None else None)
 
 
