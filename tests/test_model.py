@@ -820,6 +820,41 @@ def test_last_block_subset_on_gpu_varlen_flash_matches_the_full_block_in_bf16():
         torch.testing.assert_close(b, a, atol=5e-2, rtol=5e-2)
 
 
+@pytest.mark.parametrize("head,model_type", [("AlbertForSequenceClassification", "albert"),
+                                             ("AlbertForSequenceClassification", "electra"),
+                                             ("AlbertForMultipleChoice", "albert"),
+                                             ("AlbertForMultipleChoice", "electra")])
+def test_cls_heads_run_the_last_block_at_cls_only(head, model_type):
+    """Sequence classification and multiple choice read [CLS] only (the pooler, or ELECTRA's heads on h[:, 0]): the
+    last block runs on one row per sequence, with the whole block's logits, loss and gradients."""
+    sharing = dict(num_hidden_groups=2, inner_group_num=2) if model_type == "albert" else dict(num_hidden_groups=4)
+    c = AlbertConfig(**SHARED, num_hidden_layers=4, **sharing, num_labels=3, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0, model_type=model_type)
+    ids, mask, types = _ragged_batch()
+    labels = torch.tensor([0, 2, 1, 1])
+    if head == "AlbertForMultipleChoice":  # (2, 2, T): two questions with two choices each
+        ids, mask, types = (t.view(2, 2, -1) for t in (ids, mask, types))
+        labels = torch.tensor([1, 0])
+    torch.manual_seed(0)
+    model = getattr(litebert, head)(c).eval()  # eval: ELECTRA's sequence summary has dropout 0.1; gradients still flow
+    rows = _last_block_rows(model)
+    results = []
+    for subset in (False, True):
+        model.subset_last_layer_enable(subset)
+        model.zero_grad()
+        rows.clear()
+        out = model(ids, mask, types, labels=labels)
+        forward_rows = list(rows)  # the last block module's calls (it is shared by layers 3 and 4 in ALBERT)
+        out.loss.backward()
+        results.append((out.logits, out.loss, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    assert forward_rows == [4 * 9] * (model_type == "albert") + [4]
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
+    assert len(results[1][2]) == len(results[0][2]) > 0
+    for a, b in zip(results[0][2], results[1][2]):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
 def test_keep_positions_in_the_bare_encoder_gathers_where_the_subset_cannot_run():
     """AlbertModel(keep_positions=...) returns the last hidden states there, and the pooler reads the first kept one;
     an unpadded batch or hidden states asked for run the whole last block and gather (same numbers)."""

@@ -117,6 +117,29 @@ def test_hf_to_litebert_parity(tmp_path, cfg_name, ours_name, theirs_name, extra
 
 
 @pytest.mark.parametrize("cfg_name", list(ALBERT_CONFIGS))
+@pytest.mark.parametrize("head", ["AlbertForPreTraining", "AlbertForMaskedLM"])
+def test_masked_positions_parity_with_the_last_block_at_those_positions_only(tmp_path, cfg_name, head):
+    """With masked_positions litebert runs its last block at [CLS] and those positions only: the MLM logits there
+    (and SOP) are transformers' full-sequence ones, gathered. Positions include a padded row's last real token, a
+    repeat and 0 (the padding of a positions list)."""
+    cfg = ALBERT_CONFIGS[cfg_name]
+    torch.manual_seed(0)
+    theirs = getattr(transformers, head)(_hf_config(cfg)).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = getattr(litebert, head).from_pretrained(tmp_path).eval()
+    assert ours.albert.subset_last_layer
+    inputs = _inputs(head)
+    positions = torch.tensor([[1, 5, 10], [2, 8, 8], [6, 0, 0]])  # row 2 has 11 - 4 = 7 real tokens
+    with torch.no_grad():
+        o, t = ours(**inputs, masked_positions=positions), theirs(**inputs)
+    logits = t.prediction_logits if head == "AlbertForPreTraining" else t.logits
+    expected = torch.gather(logits, 1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+    torch.testing.assert_close(o.prediction_logits if head == "AlbertForPreTraining" else o.logits, expected, **TOL)
+    if head == "AlbertForPreTraining":
+        torch.testing.assert_close(o.sop_logits, t.sop_logits, **TOL)
+
+
+@pytest.mark.parametrize("cfg_name", list(ALBERT_CONFIGS))
 @pytest.mark.parametrize("ours_name,theirs_name,extra,fields", HEADS, ids=[h[0] for h in HEADS])
 def test_litebert_to_hf_round_trip(tmp_path, cfg_name, ours_name, theirs_name, extra, fields):
     cfg = ALBERT_CONFIGS[cfg_name]

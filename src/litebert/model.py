@@ -496,10 +496,11 @@ class PreTrainedModel(nn.Module):
                 m.unpad_inputs = enabled
 
     def subset_last_layer_enable(self, enabled: bool = True) -> None:
-        """With `masked_positions` (pretraining, MLM), run the last block only at the predicted positions and [CLS],
-        the only outputs the heads read (MosaicBERT's `subset_idx`): its keys and values still come from every token,
-        so the logits and losses are the full model's, for ~K/T of that block's other work (albert-base at seq 128 with
-        20 predictions: ~5% of the step's FLOPs). On by default; off runs the whole last block, then gathers."""
+        """Run the last block only where the head reads it (MosaicBERT's `subset_idx`): at the predicted positions
+        and [CLS] with `masked_positions` (pretraining, MLM), at [CLS] for sequence classification and multiple
+        choice. Its keys and values still come from every token, so the logits and losses are the full model's, for
+        ~K/T of that block's other work (albert-base at seq 128 with 20 predictions: ~5% of the step's FLOPs; a
+        classifier: nearly 1/L of the encoder). On by default; off runs the whole last block, then gathers."""
         for m in self.modules():
             if isinstance(m, AlbertModel):
                 m.subset_last_layer = enabled
@@ -530,6 +531,11 @@ def _attention_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
     if attention_mask is None:
         return None
     return attention_mask.bool()[:, None, None, :]
+
+
+def _cls_only(input_ids: torch.Tensor) -> torch.Tensor:
+    """(B, T) -> (B, 1) zeros: the positions a [CLS]-reading head needs, so the last block runs there alone."""
+    return input_ids.new_zeros(input_ids.shape[0], 1)
 
 
 def _gather(x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -758,7 +764,7 @@ class AlbertForSequenceClassification(PreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
     ) -> ClassifierOutput:
-        out = self.albert(input_ids, attention_mask, token_type_ids)
+        out = self.albert(input_ids, attention_mask, token_type_ids, keep_positions=_cls_only(input_ids))
         if self.electra_head:
             logits = self.classifier(out.last_hidden_state)  # (B, num_labels)
         else:
@@ -869,7 +875,8 @@ class AlbertForMultipleChoice(PreTrainedModel):
     ) -> ClassifierOutput:
         B, C, T = input_ids.shape
         flat = lambda t: None if t is None else t.reshape(B * C, T)  # noqa: E731
-        out = self.albert(flat(input_ids), flat(attention_mask), flat(token_type_ids))
+        out = self.albert(flat(input_ids), flat(attention_mask), flat(token_type_ids),
+                          keep_positions=_cls_only(flat(input_ids)))
         pooled = self.sequence_summary(out.last_hidden_state) if self.electra_head else self.dropout(out.pooler_output)
         logits = self.classifier(pooled).view(B, C)
         loss = F.cross_entropy(logits.float(), labels.view(-1)) if labels is not None else None
