@@ -754,8 +754,18 @@ def _last_block_rows(model):
     return rows
 
 
-@pytest.mark.parametrize("layout", ["mask", "no_mask", "right_padded", "checkpointing", "masked_lm"])
-def test_last_block_at_the_predicted_positions_equals_the_full_block(layout):
+def varlen_segments_reference(q, k, v, cu_q, cu_k, max_q, max_k):
+    """torch's varlen FlashAttention, segment by segment through SDPA: query segment i attends to key segment i."""
+    assert q.dim() == 3 and cu_q.dtype == cu_k.dtype == torch.int32 and cu_q.shape == cu_k.shape
+    assert max_q == int(cu_q.diff().max()) and max_k == int(cu_k.diff().max())
+    return torch.cat([F.scaled_dot_product_attention(q[a:b].transpose(0, 1), k[c:d].transpose(0, 1),
+                                                     v[c:d].transpose(0, 1)).transpose(0, 1)
+                      for a, b, c, d in zip(cu_q.tolist(), cu_q[1:].tolist(), cu_k.tolist(), cu_k[1:].tolist())])
+
+
+@pytest.mark.parametrize("layout", ["mask", "no_mask", "right_padded", "unpadded", "unpadded_varlen", "checkpointing",
+                                    "masked_lm"])
+def test_last_block_at_the_predicted_positions_equals_the_full_block(layout, monkeypatch):
     """With masked_positions the last block runs at [CLS] and the P predictions only: the MLM logits, the SOP logits,
     the loss and every gradient are the full model's (4 layers from 2 groups x 2 inner blocks, so the last block is a
     shared module that also ran full-length 3 times before), in each layout the pretraining step can take; the last
@@ -770,6 +780,9 @@ def test_last_block_at_the_predicted_positions_equals_the_full_block(layout):
     model = (litebert.AlbertForMaskedLM if layout == "masked_lm" else AlbertForPreTraining)(c)
     if layout == "right_padded":
         model.right_padded_enable(kernel=block_diagonal_reference)
+    model.unpadded_enable(layout.startswith("unpadded"))
+    if layout == "unpadded_varlen":  # the GPU path: (nnz, N, D) tokens, K queries per row against its real keys
+        monkeypatch.setattr(litebert.model, "_use_varlen", lambda qkv, p, head_dim: varlen_segments_reference)
     model.gradient_checkpointing_enable(layout == "checkpointing")
     rows = _last_block_rows(model)
     results = []
@@ -785,7 +798,7 @@ def test_last_block_at_the_predicted_positions_equals_the_full_block(layout):
         results.append((logits, sop, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
     B, T = ids.shape
     K = positions.shape[1] + (layout != "masked_lm")
-    assert forward_rows == [B * T, B * K]
+    assert forward_rows == [int(mask.sum()) if layout.startswith("unpadded") else B * T, B * K]
     assert results[1][0].shape == (B, positions.shape[1], c.vocab_size)
     torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
@@ -795,16 +808,20 @@ def test_last_block_at_the_predicted_positions_equals_the_full_block(layout):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_last_block_subset_on_gpu_varlen_flash_matches_the_full_block_in_bf16():
+@pytest.mark.parametrize("layout", ["right_padded", "unpadded"])
+def test_last_block_subset_on_gpu_varlen_flash_matches_the_full_block_in_bf16(layout):
     """On a GPU the subset last block runs torch's varlen FlashAttention with K queries per row against each row's
-    real keys (empty query segments for the padding): the same logits and gradients as the full block there."""
+    real keys (right-padded: empty query segments for the padding): the same logits and gradients as the full block."""
     c = AlbertConfig(**SHARED, num_hidden_layers=4, num_hidden_groups=2, inner_group_num=2,
                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ids, mask, types = (t.cuda() for t in _ragged_batch())
     positions = torch.tensor([[1, 8, 4], [2, 5, 0], [1, 1, 0], [3, 7, 7]]).cuda()
     torch.manual_seed(0)
     model = AlbertForPreTraining(c).cuda()
-    assert model.right_padded_enable("cuda")
+    if layout == "right_padded":
+        assert model.right_padded_enable("cuda")
+    else:
+        model.unpadded_enable(True)
     outs = []
     for subset in (False, True):
         model.subset_last_layer_enable(subset)
@@ -855,9 +872,9 @@ def test_cls_heads_run_the_last_block_at_cls_only(head, model_type):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
 
 
-def test_keep_positions_in_the_bare_encoder_gathers_where_the_subset_cannot_run():
-    """AlbertModel(keep_positions=...) returns the last hidden states there, and the pooler reads the first kept one;
-    an unpadded batch or hidden states asked for run the whole last block and gather (same numbers)."""
+def test_keep_positions_in_the_bare_encoder_equal_the_full_output_gathered():
+    """AlbertModel(keep_positions=...) returns the last hidden states there, and the pooler reads the first kept one,
+    padded and unpadded; with hidden states asked for (or the subset off) the whole last block runs and is gathered."""
     c = AlbertConfig(**SHARED, num_hidden_layers=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ids, mask, types = _ragged_batch()
     keep = torch.tensor([[0, 3], [0, 5], [0, 1], [0, 6]])

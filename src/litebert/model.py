@@ -89,6 +89,12 @@ class Unpadded:
         """(B, T, ...) -> (nnz, ...)."""
         return x.flatten(0, 1).index_select(0, self.indices)
 
+    def rows(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B, K) positions of real tokens in the padded batch -> (B, K) their rows in the (nnz, ...) layout."""
+        B, T = self.shape
+        flat = torch.arange(B, device=positions.device)[:, None] * T + positions
+        return torch.searchsorted(self.indices, flat.flatten()).view(B, -1)
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """(nnz, ...) -> (B, T, ...), zeros at the padding."""
         B, T = self.shape
@@ -157,7 +163,7 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """`keep` (B, K), padded layouts only: the outputs at those positions only, (B, K, H) (see `Layer`)."""
+        """`keep` (B, K): the outputs at those positions only (see `Layer`)."""
         H = x.shape[-1]
         N, D = self.num_heads, H // self.num_heads
         p = self.dropout_p if self.training else 0.0
@@ -188,11 +194,23 @@ class SelfAttention(nn.Module):
         return _sdpa(q, k, v, mask, p).transpose(1, 2).reshape(B, T, N * D)
 
     @staticmethod
-    def _attend_kept(qkv: torch.Tensor, mask: torch.Tensor | RightPadded | None, keep: torch.Tensor, p: float, N: int,
-                     D: int) -> torch.Tensor:
+    def _attend_kept(qkv: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None, keep: torch.Tensor,
+                     p: float, N: int, D: int) -> torch.Tensor:
         """(B, T, 3H) fused projections, keep (B, K) -> (B, K, H): the queries at the kept positions only, against the
         keys and values of every token. Right-padded batches go through the varlen kernel with K queries per row
-        (segments [K, 0] against each row's [real, padding]: the kept positions must be real tokens)."""
+        (segments [K, 0] against each row's [real, padding]: the kept positions must be real tokens). Unpadded ones
+        take (nnz, 3H) projections and keep's rows of them, and return (B*K, H)."""
+        if isinstance(mask, Unpadded):
+            B, K = keep.shape
+            H = N * D
+            varlen = _use_varlen(qkv, p, D)
+            if varlen is not None:
+                q, k, v = qkv[keep.flatten(), :H], qkv[:, H:2 * H], qkv[:, 2 * H:]
+                cu_q = torch.arange(0, (B + 1) * K, K, device=qkv.device, dtype=torch.int32)
+                return varlen(q.reshape(B * K, N, D), k.reshape(-1, N, D), v.reshape(-1, N, D), cu_q, mask.cu_seqlens,
+                              K, mask.max_len).reshape(B * K, H)
+            positions = mask.indices[keep] % mask.shape[1]  # (B, K) in the padded batch
+            return SelfAttention._attend_kept(mask.pad(qkv), mask.mask, positions, p, N, D).reshape(B * K, H)
         B, T, _ = qkv.shape
         H, K = N * D, keep.shape[1]
         q, k, v = _gather(qkv[..., :H], keep), qkv[..., H:2 * H], qkv[..., 2 * H:]  # (B, K, H), (B, T, H) x 2
@@ -259,12 +277,13 @@ class Layer(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | Unpadded | RightPadded | None,
                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        """`keep` (B, K) positions of a padded (B, T, H) x: the block's output at those positions only, (B, K, H).
-        Keys and values still come from every token, so the result is the full block's at those positions, for about
-        K/T of the block's other work (queries, attention, output projection, FFN)."""
+        """`keep` (B, K) positions of a padded (B, T, H) x: the block's output at those positions only, (B, K, H);
+        for an unpadded (nnz, H) x, (B, K) rows of it (`Unpadded.rows`) and a (B*K, H) result. Keys and values still
+        come from every token, so the result is the full block's there, for about K/T of the block's other work
+        (queries, attention, output projection, FFN)."""
         y = self.dropout(self.attn(x, mask, keep))
         if keep is not None:
-            x = _gather(x, keep)
+            x = x[keep.flatten()] if isinstance(mask, Unpadded) else _gather(x, keep)
         x = add_norm(self.attn_norm, x, y, self.fp32_residual)
         return add_norm(self.ffn_norm, x, self.dropout(self.ffn_out(self.act(self.ffn_in(x)))), self.fp32_residual)
 
@@ -289,8 +308,8 @@ class Encoder(nn.Module):
         """x (B, T, E) with a padding mask, or unpadded (nnz, E) with its `Unpadded` layout; returns the same layout.
         `hidden_states`, when given, receives the input of the first layer (after the E -> H projection) and every
         block's output, as transformers' (5.x) `hidden_states`: L x inner_group_num + 1 tensors (L + 1 for every
-        released model, whose groups hold one block). `keep` (B, K), padded layouts only: the last block runs at
-        those positions only and the result is (B, K, H) (`Layer`)."""
+        released model, whose groups hold one block). `keep` (B, K): the last block runs at those positions (rows,
+        unpadded) only and the result is (B, K, H) ((B*K, H) unpadded; `Layer`)."""
         if self.embedding_projection is not None:
             x = self.embedding_projection(x)  # E -> H
         if hidden_states is not None:
@@ -576,19 +595,21 @@ class AlbertModel(PreTrainedModel):
         then every block's output: L + 1 tensors when each group holds one block), e.g. for features from another
         layer than the last.
         keep_positions (B, K) long: return the last hidden states at these positions only, (B, K, H); the last block
-        then computes only there (`Layer`), unless `subset_last_layer` is off, hidden states are asked for or the
-        batch is unpadded (then the full output is gathered). The pooler reads the first kept position: keep [CLS]
-        (position 0) first for the usual pooled output."""
+        then computes only there (`Layer`), unless `subset_last_layer` is off or hidden states are asked for (then
+        the full output is gathered). Kept positions must be real tokens. The pooler reads the first kept position:
+        keep [CLS] (position 0) first for the usual pooled output."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
         states: list | None = [] if output_hidden_states else None
         keep = keep_positions if self.subset_last_layer and states is None else None
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
-        if layout is not None and 0 < layout.indices.numel() < input_ids.numel():
-            x = layout.pad(self.encoder(layout.unpad(x), layout, states))  # (nnz, E) -> (nnz, H) -> (B, T, H)
-            states = None if states is None else [layout.pad(h) for h in states]
-            keep = None
+        if layout is not None and 0 < layout.indices.numel() < input_ids.numel():  # (nnz, E) -> (nnz, H)
+            if keep is not None:  # the last block on keep's rows only: (B*K, H) -> (B, K, H)
+                x = self.encoder(layout.unpad(x), layout, None, layout.rows(keep)).view(*keep.shape, -1)
+            else:  # -> (B, T, H)
+                x = layout.pad(self.encoder(layout.unpad(x), layout, states))
+                states = None if states is None else [layout.pad(h) for h in states]
         elif layout is None and self.right_padded_kernel is not None and attention_mask is not None:
             layout = RightPadded.from_mask(attention_mask, *self.right_padded_kernel)
             x = self.encoder(x, layout, states, keep)  # (B, T or K, H)
