@@ -9,6 +9,8 @@
   fp32_residual  full_last_layer with the residual stream in fp32, as CUDA autocast's LayerNorm keeps it (the step of
                  every H100 measurement of 2026-11-24)
   fused_tail     the loss compiled with the model (one graph), clipping and the LAMB step compiled as one function
+                 (this and the two below run the subset last block since 2026-11-25; their 2026-11-24 numbers ran
+                 the whole block)
   flash_dense    fused_tail, attention without a mask (an unpadded batch): SDPA's FlashAttention
   cudnn          fused_tail, attention without a mask through cuDNN's attention (static shapes: one plan per run)
 

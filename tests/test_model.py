@@ -872,6 +872,36 @@ def test_cls_heads_run_the_last_block_at_cls_only(head, model_type):
         torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("unpad", [False, True])
+def test_subset_last_block_on_padding_and_empty_batches_equals_the_whole_block(unpad):
+    """Inputs the heads rarely see: an all-padding row (a missing choice: its [CLS] is padding), a masked position on
+    padding, an empty batch. Unpadded, a kept position on padding has no row of its own (it must not read another
+    row's token), so the whole block runs and its zeros are gathered, as without the subset."""
+    c = AlbertConfig(**SHARED, num_hidden_layers=2, num_labels=3, hidden_dropout_prob=0.0,
+                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
+    ids, mask, types = _ragged_batch(B=3)
+    ids[2], mask[2], types[2] = 0, 0, 0  # the last row is all padding
+    torch.manual_seed(0)
+    clf, mlm = litebert.AlbertForSequenceClassification(c).eval(), AlbertForPreTraining(c).eval()
+    positions = torch.tensor([[1, 8], [2, 7], [0, 0]])  # row 1 has 6 real tokens: 7 is padding
+    for m in (clf, mlm):
+        m.unpadded_enable(unpad)
+    outs = []
+    for subset in (False, True):
+        clf.subset_last_layer_enable(subset)
+        mlm.subset_last_layer_enable(subset)
+        other = ids.clone()
+        other[0, 3] = 7  # another row's token must not move these outputs
+        outs.append([clf(x, mask, types).logits for x in (ids, other)] +
+                    [mlm(ids, mask, types, masked_positions=positions).prediction_logits[1:]] +
+                    [clf(ids[:0], mask[:0], types[:0]).logits,
+                     mlm(ids[:0], mask[:0], types[:0], masked_positions=positions[:0]).prediction_logits])
+    for a, b in zip(*outs):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(outs[1][0][1:], outs[1][1][1:], atol=0, rtol=0)  # rows 1, 2 ignore row 0's tokens
+    assert outs[1][3].shape == (0, 3) and outs[1][4].shape == (0, 2, c.vocab_size)
+
+
 def test_keep_positions_in_the_bare_encoder_equal_the_full_output_gathered():
     """AlbertModel(keep_positions=...) returns the last hidden states there, and the pooler reads the first kept one,
     padded and unpadded; with hidden states asked for (or the subset off) the whole last block runs and is gathered."""

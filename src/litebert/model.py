@@ -222,7 +222,7 @@ class SelfAttention(nn.Module):
                                 mask.cu_seqlens, K, T)
                 return y.reshape(B, K, H)
             mask = mask.mask
-        q, k, v = (t.reshape(B, -1, N, D).transpose(1, 2) for t in (q, k, v))  # (B, N, K or T, D)
+        q, k, v = (t.reshape(B, n, N, D).transpose(1, 2) for t, n in ((q, K), (k, T), (v, T)))  # (B, N, K or T, D)
         return _sdpa(q, k, v, mask, p).transpose(1, 2).reshape(B, K, H)
 
 
@@ -333,7 +333,7 @@ class Encoder(nn.Module):
 
 @dataclass
 class EncoderOutput:
-    last_hidden_state: torch.Tensor  # (B, T, H)
+    last_hidden_state: torch.Tensor  # (B, T, H), or (B, K, H) when keep_positions were given
     pooler_output: torch.Tensor | None = None  # (B, H)
     hidden_states: tuple[torch.Tensor, ...] | None = None  # (B, T, H) each, with output_hidden_states=True
 
@@ -596,8 +596,9 @@ class AlbertModel(PreTrainedModel):
         layer than the last.
         keep_positions (B, K) long: return the last hidden states at these positions only, (B, K, H); the last block
         then computes only there (`Layer`), unless `subset_last_layer` is off or hidden states are asked for (then
-        the full output is gathered). Kept positions must be real tokens. The pooler reads the first kept position:
-        keep [CLS] (position 0) first for the usual pooled output."""
+        the full output is gathered; unpadded, also when a kept position is padding). In a right-padded varlen layout
+        kept positions must be real tokens (nothing may read padded positions there). The pooler reads the first kept
+        position: keep [CLS] (position 0) first for the usual pooled output."""
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         x = self.embeddings(input_ids, token_type_ids)
@@ -605,6 +606,8 @@ class AlbertModel(PreTrainedModel):
         keep = keep_positions if self.subset_last_layer and states is None else None
         layout = Unpadded.from_mask(attention_mask) if self.unpad_inputs and attention_mask is not None else None
         if layout is not None and 0 < layout.indices.numel() < input_ids.numel():  # (nnz, E) -> (nnz, H)
+            if keep is not None and not bool(attention_mask.gather(1, keep).all()):
+                keep = None  # a kept position on padding has no row: the whole block, then its zeros gathered
             if keep is not None:  # the last block on keep's rows only: (B*K, H) -> (B, K, H)
                 x = self.encoder(layout.unpad(x), layout, None, layout.rows(keep)).view(*keep.shape, -1)
             else:  # -> (B, T, H)
