@@ -746,12 +746,29 @@ def test_right_padded_segments_match_the_masked_model_at_real_positions():
 
 # -- the last block at the predicted positions only (MosaicBERT's subset_idx) -----------------------------------------
 
-def _last_block_rows(model):
-    """Records how many rows the last block's FFN sees on each forward."""
+def _whole_then_subset(model, forward, loss):
+    """Runs `forward()` with the whole last block, then with the subset, each followed by `loss(outputs).backward()`:
+    the outputs and parameter gradients of both runs (whole, subset), and the rows the last block's module saw in the
+    subset's forward (one entry per call: in ALBERT it is shared with earlier layers)."""
     rows = []
     model.albert.encoder.groups[-1][-1].ffn_in.register_forward_pre_hook(
         lambda module, args: rows.append(args[0].shape[:-1].numel()))
-    return rows
+    results = []
+    for subset in (False, True):
+        model.subset_last_layer_enable(subset)
+        model.zero_grad()
+        rows.clear()
+        outputs = forward()
+        forward_rows = list(rows)  # before a checkpointed backward runs the module again
+        loss(outputs).backward()
+        results.append((outputs, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (whole, whole_grads), (subset, subset_grads) = results
+    for a, b in zip(whole, subset):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5)
+    assert len(subset_grads) == len(whole_grads) > 0
+    for a, b in zip(whole_grads, subset_grads):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    return subset, subset_grads, forward_rows
 
 
 def varlen_segments_reference(q, k, v, cu_q, cu_k, max_q, max_k):
@@ -784,27 +801,17 @@ def test_last_block_at_the_predicted_positions_equals_the_full_block(layout, mon
     if layout == "unpadded_varlen":  # the GPU path: (nnz, N, D) tokens, K queries per row against its real keys
         monkeypatch.setattr(litebert.model, "_use_varlen", lambda qkv, p, head_dim: varlen_segments_reference)
     model.gradient_checkpointing_enable(layout == "checkpointing")
-    rows = _last_block_rows(model)
-    results = []
-    for subset in (False, True):
-        model.subset_last_layer_enable(subset)
-        model.zero_grad()
-        rows.clear()
+
+    def forward():
         out = model(ids, mask, types, masked_positions=positions)
-        forward_rows = list(rows)  # this module runs as layers 3 and 4 (then again in a checkpointed backward)
-        logits = out.logits if layout == "masked_lm" else out.prediction_logits
-        sop = torch.zeros(()) if layout == "masked_lm" else out.sop_logits
-        (logits.logsumexp(-1).sum() + sop.sum()).backward()
-        results.append((logits, sop, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+        return (out.logits,) if layout == "masked_lm" else (out.prediction_logits, out.sop_logits)
+
+    outputs, grads, forward_rows = _whole_then_subset(model, forward, lambda o: o[0].logsumexp(-1).sum() + o[-1].sum())
     B, T = ids.shape
     K = positions.shape[1] + (layout != "masked_lm")
     assert forward_rows == [int(mask.sum()) if layout.startswith("unpadded") else B * T, B * K]
-    assert results[1][0].shape == (B, positions.shape[1], c.vocab_size)
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
-    assert len(results[1][2]) == len(results[0][2]) == sum(1 for _ in model.parameters())
-    for a, b in zip(results[0][2], results[1][2]):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    assert outputs[0].shape == (B, positions.shape[1], c.vocab_size)
+    assert len(grads) == sum(1 for _ in model.parameters())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -845,8 +852,11 @@ def test_cls_heads_run_the_last_block_at_cls_only(head, model_type):
     """Sequence classification and multiple choice read [CLS] only (the pooler, or ELECTRA's heads on h[:, 0]): the
     last block runs on one row per sequence, with the whole block's logits, loss and gradients."""
     sharing = dict(num_hidden_groups=2, inner_group_num=2) if model_type == "albert" else dict(num_hidden_groups=4)
+    # initializer_range 0.5: at the usual 0.02 attention is near uniform and the logits near 0, too flat to tell a
+    # wrong query from the right one within the tolerance
     c = AlbertConfig(**SHARED, num_hidden_layers=4, **sharing, num_labels=3, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0, model_type=model_type)
+                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0, model_type=model_type,
+                     initializer_range=0.5)
     ids, mask, types = _ragged_batch()
     labels = torch.tensor([0, 2, 1, 1])
     if head == "AlbertForMultipleChoice":  # (2, 2, T): two questions with two choices each
@@ -854,22 +864,13 @@ def test_cls_heads_run_the_last_block_at_cls_only(head, model_type):
         labels = torch.tensor([1, 0])
     torch.manual_seed(0)
     model = getattr(litebert, head)(c).eval()  # eval: ELECTRA's sequence summary has dropout 0.1; gradients still flow
-    rows = _last_block_rows(model)
-    results = []
-    for subset in (False, True):
-        model.subset_last_layer_enable(subset)
-        model.zero_grad()
-        rows.clear()
+
+    def forward():
         out = model(ids, mask, types, labels=labels)
-        forward_rows = list(rows)  # the last block module's calls (it is shared by layers 3 and 4 in ALBERT)
-        out.loss.backward()
-        results.append((out.logits, out.loss, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
-    assert forward_rows == [4 * 9] * (model_type == "albert") + [4]
-    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
-    assert len(results[1][2]) == len(results[0][2]) > 0
-    for a, b in zip(results[0][2], results[1][2]):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+        return out.logits, out.loss
+
+    _, _, forward_rows = _whole_then_subset(model, forward, lambda o: o[1])
+    assert forward_rows == [4 * 9] * (model_type == "albert") + [4]  # shared by layers 3 and 4 in ALBERT
 
 
 @pytest.mark.parametrize("unpad", [False, True])
@@ -878,7 +879,7 @@ def test_subset_last_block_on_padding_and_empty_batches_equals_the_whole_block(u
     padding, an empty batch. Unpadded, a kept position on padding has no row of its own (it must not read another
     row's token), so the whole block runs and its zeros are gathered, as without the subset."""
     c = AlbertConfig(**SHARED, num_hidden_layers=2, num_labels=3, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0)
+                     attention_probs_dropout_prob=0.0, classifier_dropout_prob=0.0, initializer_range=0.5)
     ids, mask, types = _ragged_batch(B=3)
     ids[2], mask[2], types[2] = 0, 0, 0  # the last row is all padding
     torch.manual_seed(0)
