@@ -48,6 +48,13 @@ def executed_flops_per_token(config: AlbertConfig, seq: int, mlm_rows: int, last
     return estimate_flops_per_token(config, seq, mlm_rows) - skipped
 
 
+def litebert_executed_flops_per_token(model: AlbertForPreTraining, seq: int, preds: int) -> float:
+    """`executed_flops_per_token` for litebert's step: the MLM head on the predictions, the last block on them and
+    [CLS] while `subset_last_layer` is on (the default), else on every token."""
+    last_block_rows = preds + 1 if model.albert.subset_last_layer else seq
+    return executed_flops_per_token(model.config, seq, preds, last_block_rows)
+
+
 def bench_device(name: str) -> torch.device:
     """The device to run on; a GPU made current with its index filled in (`torch.cuda.set_device` refuses a bare
     "cuda"), so synchronize, peak memory and compiled graphs act on it."""
@@ -161,7 +168,7 @@ def run_case(system: str, size: str, seq: int, batch: int, args, device: torch.d
         return {**row, "error": f"{type(e).__name__}: {str(e)[:300]}"}
     tflops = batch * seq / dt * estimate_flops_per_token(config, seq, preds) / 1e12
     if system == "litebert":
-        executed = executed_flops_per_token(config, seq, preds, preds + 1 if model.albert.subset_last_layer else seq)
+        executed = litebert_executed_flops_per_token(model, seq, preds)
     else:  # transformers' MLM head runs on every position
         executed = executed_flops_per_token(config, seq, seq, seq)
     exec_tflops = batch * seq / dt * executed / 1e12

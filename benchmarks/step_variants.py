@@ -33,8 +33,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pretrain_throughput import (PEAKS, SIZES, bench_device, executed_flops_per_token, litebert_step_fn, make_batch,
-                                 model_and_optimizer)
+from pretrain_throughput import (PEAKS, SIZES, bench_device, litebert_executed_flops_per_token, litebert_step_fn,
+                                 make_batch, model_and_optimizer)
 from litebert import AlbertConfig
 from litebert.model import estimate_flops_per_token
 
@@ -127,7 +127,7 @@ def run(variant, size, seq, batch, args, device):
         torch.backends.cuda.enable_cudnn_sdp(flags[2])
     preds = args.predictions
     tflops = batch * seq / dt * estimate_flops_per_token(config, seq, preds) / 1e12
-    share = executed_flops_per_token(config, seq, preds, preds + 1 if model.albert.subset_last_layer else seq) / \
+    share = litebert_executed_flops_per_token(model, seq, preds) / \
         estimate_flops_per_token(config, seq, preds)  # of the formula's FLOPs, those the step runs
     row.update(step_ms=round(dt * 1e3, 2), seq_per_s=round(batch / dt, 1), tflops=round(tflops, 1),
                mfu=round(tflops * 1e12 / PEAKS["measured"], 3), executed_share=round(share, 4),

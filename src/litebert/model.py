@@ -123,6 +123,12 @@ class RightPadded:
         cu_seqlens = F.pad(segments.cumsum(0, dtype=torch.int32), (1, 0))
         return cls(m[:, None, None, :], cu_seqlens, kernel, half_only)
 
+    def runs_varlen(self, qkv: torch.Tensor, dropout_p: float) -> bool:
+        """Whether attention over these projections goes through `kernel` (else the masked SDPA): one is set, no
+        attention dropout, and a half-precision CUDA tensor unless the kernel takes any dtype."""
+        return self.kernel is not None and dropout_p == 0.0 and (
+            not self.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16)))
+
 
 @functools.lru_cache(maxsize=None)
 def _flash_varlen(device_index: int):
@@ -171,8 +177,7 @@ class SelfAttention(nn.Module):
         if keep is not None:
             return self.out(self._attend_kept(qkv, mask, keep, p, N, D))
         if isinstance(mask, RightPadded):
-            if mask.kernel is not None and p == 0.0 and (
-                    not mask.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16))):
+            if mask.runs_varlen(qkv, p):
                 B, T, _ = qkv.shape
                 q, k, v = qkv.view(B * T, 3, N, D).unbind(1)  # (B*T, N, D)
                 return self.out(mask.kernel(q, k, v, mask.cu_seqlens, mask.cu_seqlens, T, T).reshape(B, T, H))
@@ -215,8 +220,7 @@ class SelfAttention(nn.Module):
         H, K = N * D, keep.shape[1]
         q, k, v = _gather(qkv[..., :H], keep), qkv[..., H:2 * H], qkv[..., 2 * H:]  # (B, K, H), (B, T, H) x 2
         if isinstance(mask, RightPadded):
-            if mask.kernel is not None and p == 0.0 and (
-                    not mask.half_only or (qkv.is_cuda and qkv.dtype in (torch.float16, torch.bfloat16))):
+            if mask.runs_varlen(qkv, p):
                 cu_q = ((torch.arange(2 * B + 1, device=qkv.device) + 1) // 2 * K).to(torch.int32)
                 y = mask.kernel(q.reshape(B * K, N, D), k.reshape(B * T, N, D), v.reshape(B * T, N, D), cu_q,
                                 mask.cu_seqlens, K, T)
